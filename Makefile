@@ -1,0 +1,44 @@
+# streamlake: `make demo` runs the pipeline locally, `make test` runs the tests.
+# Both create .venv and node_modules from the pinned files on first use and are safe to re-run.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+
+# Offline, credential-free CDK: no version check, no EC2 metadata probing, no Node EOL banner.
+export CDK_DISABLE_VERSION_CHECK := 1
+export AWS_EC2_METADATA_DISABLED := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: install demo test lint synth bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-deps -e .
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+test: install lint
+	$(BIN)/python -m pytest
+
+synth: install
+	npx cdk synth --quiet
+
+demo: synth
+	$(BIN)/python -m stacks.summary cdk.out
+
+bench: $(VENV)/.installed
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache .hypothesis
