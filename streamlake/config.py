@@ -247,9 +247,7 @@ _FOREIGN_KEYS = frozenset({"acknowledged-issue-numbers"})
 
 def config_from_context(context: Mapping[str, Any]) -> Config:
     """Build and validate the Config from CDK context (cdk.json merged with `-c` overrides)."""
-    unknown = [
-        k for k in context if _OUR_KEY_SHAPE.match(k) and k not in CONFIG_KEYS and k not in _FOREIGN_KEYS
-    ]
+    unknown = [k for k in context if _OUR_KEY_SHAPE.match(k) and k not in CONFIG_KEYS and k not in _FOREIGN_KEYS]
     if unknown:
         key = sorted(unknown)[0]
         close = difflib.get_close_matches(key, CONFIG_KEYS, n=1)

@@ -1,0 +1,96 @@
+"""Firehose delivery from the Kinesis stream into the lake.
+
+Records are partitioned by family (jq over the record) and hour of arrival, converted to Parquet with the schema of
+the Glue `all_events` table, and written under processed/. Every source record is also kept as GZIP JSON under
+raw/ (S3 backup), and what cannot be partitioned or converted goes to errors/<error type>/. Layout: streamlake.lake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Size
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.nag import suppress
+from streamlake import lake
+
+MIN_BUFFER_SECONDS, MAX_BUFFER_SECONDS = 60, 900
+MIN_BUFFER_MIB, MAX_BUFFER_MIB = 64, 128
+
+
+@dataclass(frozen=True)
+class LakeDeliveryProps:
+    stream: kinesis.IStream
+    lake_bucket: s3.IBucket
+    schema_table: glue.CfnTable
+    buffer_seconds: int
+    buffer_mib: int
+    retain_logs: bool
+
+    def __post_init__(self) -> None:
+        if not MIN_BUFFER_SECONDS <= self.buffer_seconds <= MAX_BUFFER_SECONDS:
+            raise ValueError(
+                f"buffer_seconds must be {MIN_BUFFER_SECONDS}-{MAX_BUFFER_SECONDS}, got {self.buffer_seconds}"
+            )
+        # Dynamic partitioning and format conversion both require at least 64 MiB.
+        if not MIN_BUFFER_MIB <= self.buffer_mib <= MAX_BUFFER_MIB:
+            raise ValueError(f"buffer_mib must be {MIN_BUFFER_MIB}-{MAX_BUFFER_MIB}, got {self.buffer_mib}")
+
+
+class LakeDelivery(Construct):
+    """Attributes: `delivery_stream`, `log_group`."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: LakeDeliveryProps) -> None:
+        super().__init__(scope, construct_id)
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.RETAIN if props.retain_logs else RemovalPolicy.DESTROY,
+        )
+        buffering = {
+            "buffering_interval": Duration.seconds(props.buffer_seconds),
+            "buffering_size": Size.mebibytes(props.buffer_mib),
+        }
+        destination = firehose.S3Bucket(
+            props.lake_bucket,
+            data_output_prefix=lake.FIREHOSE_PROCESSED_PREFIX,
+            error_output_prefix=lake.FIREHOSE_ERROR_PREFIX,
+            dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True, retry_duration=Duration.minutes(5)),
+            processors=[firehose.MetadataExtractionProcessor.jq16({"family": lake.FAMILY_JQ})],
+            data_format_conversion=firehose.DataFormatConversionProps(
+                schema_configuration=firehose.SchemaConfiguration.from_cfn_table(props.schema_table, region=Aws.REGION),
+                input_format=firehose.OpenXJsonInputFormat(lowercase_column_names=False),
+                # Parquet compresses its pages itself; Firehose forbids a second, object-level compression.
+                output_format=firehose.ParquetOutputFormat(compression=firehose.ParquetCompression.SNAPPY),
+            ),
+            s3_backup=firehose.DestinationS3BackupProps(
+                mode=firehose.BackupMode.ALL,
+                bucket=props.lake_bucket,
+                data_output_prefix=lake.FIREHOSE_RAW_PREFIX,
+                error_output_prefix=lake.FIREHOSE_ERROR_PREFIX,
+                compression=firehose.Compression.GZIP,
+                logging_config=firehose.EnableLogging(self.log_group),
+                **buffering,
+            ),
+            logging_config=firehose.EnableLogging(self.log_group),
+            **buffering,
+        )
+        self.delivery_stream = firehose.DeliveryStream(
+            self,
+            "DeliveryStream",
+            source=firehose.KinesisStreamSource(props.stream),
+            destination=destination,
+        )
+        suppress(
+            self.delivery_stream,
+            "AwsSolutions-KDF1",
+            "The source is an encrypted Kinesis stream; Firehose server-side encryption only exists for Direct PUT "
+            "streams. Data at rest is encrypted by the lake bucket.",
+        )

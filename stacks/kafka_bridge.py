@@ -1,0 +1,181 @@
+"""Kafka bridge: a Lambda consuming the Kafka topics (Amazon MSK or Confluent Cloud) and writing each event to the
+Kinesis stream, so Kafka-born events flow through the same processor, lake and alerts.
+
+Credentials never appear in context or templates: the SASL user and password live in a Secrets Manager secret the
+config only names. With MSK and no secret, the bridge authenticates with IAM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from stacks.lambda_code import ARCHITECTURE, RUNTIME, lambda_code, powertools_layer
+from stacks.nag import suppress
+from streamlake import lake
+
+HANDLER = "lambdas.bridge.handler.handler"
+_AUTH = {
+    "plain": sources.AuthenticationMethod.BASIC_AUTH,
+    "scram-sha-256": sources.AuthenticationMethod.SASL_SCRAM_256_AUTH,
+    "scram-sha-512": sources.AuthenticationMethod.SASL_SCRAM_512_AUTH,
+}
+
+
+@dataclass(frozen=True)
+class KafkaBridgeProps:
+    mode: str  # msk | confluent
+    topics: tuple[str, ...]
+    stream: kinesis.IStream
+    lake_bucket: s3.IBucket
+    powertools_version: str
+    consumer_group_id: str
+    batch_size: int
+    retain_logs: bool
+    msk_cluster_arn: str = ""
+    bootstrap_servers: tuple[str, ...] = ()
+    secret_name: str = ""
+    auth: str = "plain"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("msk", "confluent"):
+            raise ValueError(f"mode must be msk or confluent, got {self.mode!r}")
+        if not self.topics:
+            raise ValueError("topics must not be empty")
+        if self.mode == "msk" and not self.msk_cluster_arn:
+            raise ValueError("msk mode needs msk_cluster_arn")
+        if self.mode == "confluent" and not (self.bootstrap_servers and self.secret_name):
+            raise ValueError("confluent mode needs bootstrap_servers and secret_name")
+        if self.auth not in _AUTH:
+            raise ValueError(f"auth must be one of {sorted(_AUTH)}, got {self.auth!r}")
+
+
+class KafkaBridge(Construct):
+    """Attributes: `function`, `event_sources` (topic -> event source), `secret` (or None with MSK IAM auth)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: KafkaBridgeProps) -> None:
+        super().__init__(scope, construct_id)
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.RETAIN if props.retain_logs else RemovalPolicy.DESTROY,
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="streamlake: copy Kafka events into the Kinesis stream",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=HANDLER,
+            code=lambda_code(),
+            layers=[powertools_layer(self, props.powertools_version)],
+            memory_size=256,
+            timeout=Duration.seconds(60),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=log_group,
+            environment={
+                "STREAM_NAME": props.stream.stream_name,
+                "LAKE_BUCKET": props.lake_bucket.bucket_name,
+                "POWERTOOLS_SERVICE_NAME": "kafka-bridge",
+                "POWERTOOLS_METRICS_NAMESPACE": "Streamlake",
+            },
+        )
+        props.stream.grant_write(self.function)
+        props.lake_bucket.grant_put(self.function, f"{lake.QUARANTINE_PREFIX}*")
+
+        self.secret: secretsmanager.ISecret | None = None
+        if props.secret_name:
+            self.secret = secretsmanager.Secret.from_secret_name_v2(self, "Credentials", props.secret_name)
+            suppress(
+                self.function,
+                "AwsSolutions-IAM5",
+                "Secrets Manager appends a random 6-character suffix to secret ARNs; the wildcard matches only "
+                "that suffix of the one configured secret.",
+                applies_to=[
+                    f"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+                    f"secret:{props.secret_name}-??????"
+                ],
+            )
+
+        self.event_sources: dict[str, lambda_.IEventSource] = {}
+        for topic in props.topics:
+            source = self._event_source(props, topic)
+            self.function.add_event_source(source)
+            self.event_sources[topic] = source
+
+        if props.mode == "msk":
+            self._grant_msk(props)
+
+    def _event_source(self, props: KafkaBridgeProps, topic: str) -> lambda_.IEventSource:
+        common = {
+            "topic": topic,
+            "starting_position": lambda_.StartingPosition.TRIM_HORIZON,
+            "batch_size": props.batch_size,
+            "max_batching_window": Duration.seconds(1),
+            "consumer_group_id": props.consumer_group_id,
+        }
+        if props.mode == "msk":
+            return sources.ManagedKafkaEventSource(cluster_arn=props.msk_cluster_arn, secret=self.secret, **common)
+        return sources.SelfManagedKafkaEventSource(
+            bootstrap_servers=list(props.bootstrap_servers),
+            secret=self.secret,
+            authentication_method=_AUTH[props.auth],
+            **common,
+        )
+
+    def _grant_msk(self, props: KafkaBridgeProps) -> None:
+        """Permissions the MSK event source needs beyond what CDK adds: IAM auth on the cluster's topics and
+        group, and the VPC networking Lambda uses to reach the brokers."""
+        cluster = props.msk_cluster_arn
+        topic_base = cluster.replace(":cluster/", ":topic/", 1)
+        group_base = cluster.replace(":cluster/", ":group/", 1)
+        if not self.secret:
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["kafka-cluster:Connect", "kafka-cluster:DescribeClusterDynamicConfiguration"],
+                    resources=[cluster],
+                )
+            )
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["kafka-cluster:DescribeTopic", "kafka-cluster:ReadData"],
+                    resources=[f"{topic_base}/{t}" for t in props.topics],
+                )
+            )
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["kafka-cluster:AlterGroup", "kafka-cluster:DescribeGroup"],
+                    resources=[f"{group_base}/{props.consumer_group_id}"],
+                )
+            )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:RequestedRegion": Stack.of(self).region}},
+            )
+        )
+        suppress(
+            self.function,
+            "AwsSolutions-IAM5",
+            "EC2 network-interface and Describe* actions used by the MSK event source to reach the cluster's VPC "
+            "do not support resource-level permissions; they are limited to this region.",
+            applies_to=["Resource::*"],
+        )

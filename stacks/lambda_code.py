@@ -1,0 +1,36 @@
+"""The one code asset every streamlake Lambda runs from, and the Powertools layer.
+
+The asset is the repository root filtered down to `lambdas/`, so handlers import `lambdas.<module>` exactly as
+tests and local mode do. Nothing is bundled with Docker: the handlers need only the Lambda runtime (boto3) and the
+AWS-published Powertools layer, whose ARN is read at deploy time from Powertools' public SSM parameter for the
+version pinned in requirements.txt.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import IgnoreMode
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE = lambda_.Architecture.ARM_64
+
+# Glob rules apply in order: drop everything (".*" too: "*" skips dot-files), bring back lambdas/, drop bytecode
+# caches again.
+_ASSET_EXCLUDE = ["*", ".*", "!lambdas", "!lambdas/**", "**/__pycache__", "**/*.pyc"]
+
+
+def lambda_code() -> lambda_.Code:
+    return lambda_.Code.from_asset(str(ROOT), exclude=_ASSET_EXCLUDE, ignore_mode=IgnoreMode.GLOB)
+
+
+def powertools_layer(scope: Construct, version: str) -> lambda_.ILayerVersion:
+    """AWS's Powertools for Lambda (Python) v3 layer matching the runtime, architecture and pinned version."""
+    arch = "arm64" if ARCHITECTURE == lambda_.Architecture.ARM_64 else "x86_64"
+    parameter = f"/aws/service/powertools/python/{arch}/{RUNTIME.name}/{version}"
+    arn = ssm.StringParameter.value_for_string_parameter(scope, parameter)
+    return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)

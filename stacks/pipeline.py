@@ -1,0 +1,345 @@
+"""The streamlake stacks and how they depend on each other:
+
+    DataLakeStack ─┐
+    AlertingStack ─┴─► IngestionStack ─► MonitoringStack
+                                      └─► KafkaBridgeStack (only when kafka_mode is msk or confluent)
+
+Stacks only wire constructs; each construct owns one concern. Resources cross stacks as interfaces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from athena_queries import saved_queries
+from stacks.analytics import AnalyticsWorkgroup, AnalyticsWorkgroupProps
+from stacks.catalog import LakeCatalog, LakeCatalogProps
+from stacks.delivery import LakeDelivery, LakeDeliveryProps
+from stacks.kafka_bridge import KafkaBridge, KafkaBridgeProps
+from stacks.monitoring import PipelineMonitoring, PipelineMonitoringProps
+from stacks.nag import suppress
+from stacks.notifications import Notifications, NotificationsProps
+from stacks.processor import METRICS_NAMESPACE, SERVICE_NAME, StreamProcessor, StreamProcessorProps
+from stacks.storage import LakeStorage, LakeStorageProps
+from stacks.stream import EventStream, EventStreamProps
+from streamlake.alarms import alarm_specs
+from streamlake.config import CDK_JSON, Config, config_from_context
+
+# Names of the stack outputs that producers, local mode and the query runner look up.
+OUTPUT_STREAM_NAME = "StreamName"
+OUTPUT_LAKE_BUCKET = "LakeBucketName"
+OUTPUT_DATABASE = "GlueDatabaseName"
+OUTPUT_WORKGROUP = "AthenaWorkGroupName"
+
+
+def _acknowledge_cdk_helpers(stack: cdk.Stack) -> None:
+    """Findings on the Lambda functions CDK itself adds (bucket auto-delete, log retention custom resources)."""
+    suppress(
+        stack,
+        "AwsSolutions-IAM4",
+        "AWSLambdaBasicExecutionRole only lets a function write its own CloudWatch logs; used by our functions "
+        "and by CDK's custom-resource providers.",
+        applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+    )
+
+
+class DataLakeStack(cdk.Stack):
+    """Lake and results buckets, Glue catalog, Athena workgroup and saved queries."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.storage = LakeStorage(self, "Storage", LakeStorageProps(retain_data=config.retain_data))
+        self.catalog = LakeCatalog(
+            self,
+            "Catalog",
+            LakeCatalogProps(database_name=config.prefix.replace("-", "_"), lake_bucket=self.storage.lake_bucket),
+        )
+        self.analytics = AnalyticsWorkgroup(
+            self,
+            "Analytics",
+            AnalyticsWorkgroupProps(
+                workgroup_name=config.prefix,
+                database_name=self.catalog.database.database_name,
+                results_bucket=self.storage.results_bucket,
+                bytes_scanned_cutoff=config.athena_bytes_scanned_cutoff_mb * 1_000_000,
+                queries=tuple(saved_queries()),
+                delete_with_queries=not config.retain_data,
+            ),
+        )
+        _acknowledge_cdk_helpers(self)
+        cdk.CfnOutput(self, OUTPUT_LAKE_BUCKET, value=self.storage.lake_bucket.bucket_name)
+        cdk.CfnOutput(self, "AthenaResultsBucketName", value=self.storage.results_bucket.bucket_name)
+        cdk.CfnOutput(self, OUTPUT_DATABASE, value=self.catalog.database.database_name)
+        cdk.CfnOutput(self, OUTPUT_WORKGROUP, value=self.analytics.workgroup.ref)
+
+
+class AlertingStack(cdk.Stack):
+    """SNS topics for people (alerts) and for the pipeline's alarms (ops)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: Config, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.notifications = Notifications(
+            self, "Notifications", NotificationsProps(alert_emails=config.alert_emails, ops_emails=config.ops_emails)
+        )
+        cdk.CfnOutput(self, "AlertsTopicArn", value=self.notifications.alerts_topic.topic_arn)
+        cdk.CfnOutput(self, "OpsTopicArn", value=self.notifications.ops_topic.topic_arn)
+
+
+class IngestionStack(cdk.Stack):
+    """Kinesis stream, Firehose into the lake, and the stream processor."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        lake: DataLakeStack,
+        alerting: AlertingStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        lake_bucket = lake.storage.lake_bucket
+        self.stream = EventStream(
+            self,
+            "Stream",
+            EventStreamProps(
+                shard_count=config.shard_count,
+                retention_hours=config.stream_retention_hours,
+                retain_data=config.retain_data,
+            ),
+        ).stream
+        self.delivery = LakeDelivery(
+            self,
+            "Delivery",
+            LakeDeliveryProps(
+                stream=self.stream,
+                lake_bucket=lake_bucket,
+                schema_table=lake.catalog.all_events.node.default_child,
+                buffer_seconds=config.firehose_buffer_seconds,
+                buffer_mib=config.firehose_buffer_mib,
+                retain_logs=config.retain_data,
+            ),
+        )
+        t = config.thresholds
+        self.processor = StreamProcessor(
+            self,
+            "Processor",
+            StreamProcessorProps(
+                stream=self.stream,
+                lake_bucket=lake_bucket,
+                alerts_topic=alerting.notifications.alerts_topic,
+                powertools_version=config.powertools_layer_version,
+                batch_size=config.processor_batch_size,
+                batch_window_seconds=config.processor_batch_window_seconds,
+                max_retries=config.processor_max_retries,
+                max_record_age_seconds=config.processor_max_record_age_seconds,
+                high_temperature_c=t.high_temperature_c,
+                error_burst_count=t.error_burst_count,
+                error_burst_window_seconds=t.error_burst_window_seconds,
+                retain_logs=config.retain_data,
+            ),
+        )
+        _acknowledge_cdk_helpers(self)
+        suppress(
+            self,
+            "AwsSolutions-IAM5",
+            "Object-level wildcards produced by CDK grants, each scoped to this app's lake bucket (for the "
+            "processor to quarantine/ only); the KMS and S3 action groups those grants expand to; and X-Ray trace "
+            "writes and Firehose's glue:GetSchemaVersion, which support no resource-level permissions.",
+            applies_to=[
+                "Action::s3:Abort*",
+                "Action::s3:DeleteObject*",
+                "Action::s3:GetBucket*",
+                "Action::s3:GetObject*",
+                "Action::s3:List*",
+                "Action::kms:GenerateDataKey*",
+                "Action::kms:ReEncrypt*",
+                "Resource::*",
+                {"regex": "/^Resource::<StorageLake[0-9A-F]{8}\\.Arn>\\/(quarantine\\/)?\\*$/g"},
+            ],
+        )
+        cdk.CfnOutput(self, OUTPUT_STREAM_NAME, value=self.stream.stream_name)
+        cdk.CfnOutput(self, "DeliveryStreamName", value=self.delivery.delivery_stream.delivery_stream_name)
+        cdk.CfnOutput(self, "ProcessorFunctionName", value=self.processor.function.function_name)
+        cdk.CfnOutput(self, "DeadLetterQueueUrl", value=self.processor.dead_letter_queue.queue_url)
+
+
+class MonitoringStack(cdk.Stack):
+    """Alarms on the ingestion resources, wired to the ops topic, and the pipeline dashboard."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        ingestion: IngestionStack,
+        alerting: AlertingStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        function = ingestion.processor.function
+        service = {"service": SERVICE_NAME}
+        self.monitoring = PipelineMonitoring(
+            self,
+            "Monitoring",
+            PipelineMonitoringProps(
+                specs=tuple(alarm_specs(config)),
+                resource_names={
+                    "stream": ingestion.stream.stream_name,
+                    "delivery_stream": ingestion.delivery.delivery_stream.delivery_stream_name,
+                    "function": function.function_name,
+                    "queue": ingestion.processor.dead_letter_queue.queue_name,
+                    "service": SERVICE_NAME,
+                },
+                ops_topic=alerting.notifications.ops_topic,
+                dashboard_name=f"{config.prefix}-pipeline",
+                extra_widgets=(
+                    (
+                        "Stream traffic (records)",
+                        (
+                            ingestion.stream.metric_incoming_records(statistic="Sum"),
+                            ingestion.stream.metric_get_records(statistic="Sum"),
+                        ),
+                    ),
+                    (
+                        "Processor duration and iterator age (ms)",
+                        (
+                            function.metric_duration(statistic="Maximum"),
+                            function.metric("IteratorAge", statistic="Maximum"),
+                        ),
+                    ),
+                    (
+                        "Processor records by outcome",
+                        tuple(
+                            cloudwatch.Metric(
+                                namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map=service, statistic="Sum"
+                            )
+                            for name in (
+                                "SensorRecords",
+                                "StudentRecords",
+                                "LogRecords",
+                                "InvalidRecords",
+                                "AlertsPublished",
+                            )
+                        ),
+                    ),
+                ),
+            ),
+        )
+
+
+class KafkaBridgeStack(cdk.Stack):
+    """Bridge Lambda from MSK or Confluent Cloud topics into the stream."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: Config,
+        ingestion: IngestionStack,
+        lake: DataLakeStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        k = config.kafka
+        self.bridge = KafkaBridge(
+            self,
+            "Bridge",
+            KafkaBridgeProps(
+                mode=k.mode,
+                topics=k.topics,
+                stream=ingestion.stream,
+                lake_bucket=lake.storage.lake_bucket,
+                powertools_version=config.powertools_layer_version,
+                consumer_group_id=f"{config.prefix}-bridge",
+                batch_size=k.batch_size,
+                retain_logs=config.retain_data,
+                msk_cluster_arn=k.msk_cluster_arn,
+                bootstrap_servers=k.bootstrap_servers,
+                secret_name=k.secret_name,
+                auth=k.auth,
+            ),
+        )
+        _acknowledge_cdk_helpers(self)
+        suppress(
+            self,
+            "AwsSolutions-IAM5",
+            "Object-level wildcard from the bucket grant, scoped to quarantine/ of this app's lake bucket, and the "
+            "X-Ray and KMS actions grants expand to.",
+            applies_to=[
+                "Action::s3:Abort*",
+                "Action::kms:GenerateDataKey*",
+                "Action::kms:ReEncrypt*",
+                {"regex": "/^Resource::<StorageLake[0-9A-F]{8}\\.Arn>\\/quarantine\\/\\*$/g"},
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    config: Config
+    data_lake: DataLakeStack
+    alerting: AlertingStack
+    ingestion: IngestionStack
+    monitoring: MonitoringStack
+    kafka_bridge: KafkaBridgeStack | None
+
+    @property
+    def stacks(self) -> list[cdk.Stack]:
+        parts = [self.data_lake, self.alerting, self.ingestion, self.monitoring, self.kafka_bridge]
+        return [s for s in parts if s is not None]
+
+
+def build_pipeline(app: cdk.App, config: Config) -> Pipeline:
+    """Add every stack of the pipeline to `app`, with cdk-nag's AwsSolutions checks on all of them."""
+    env = cdk.Environment(account=os.getenv("CDK_DEFAULT_ACCOUNT"), region=os.getenv("CDK_DEFAULT_REGION"))
+    common = {"config": config, "env": env}
+    data_lake = DataLakeStack(app, "DataLake", stack_name=config.stack_name("data-lake"), **common)
+    alerting = AlertingStack(app, "Alerting", stack_name=config.stack_name("alerting"), **common)
+    ingestion = IngestionStack(
+        app, "Ingestion", stack_name=config.stack_name("ingestion"), lake=data_lake, alerting=alerting, **common
+    )
+    monitoring = MonitoringStack(
+        app,
+        "Monitoring",
+        stack_name=config.stack_name("monitoring"),
+        ingestion=ingestion,
+        alerting=alerting,
+        **common,
+    )
+    bridge = None
+    if config.kafka.enabled:
+        bridge = KafkaBridgeStack(
+            app,
+            "KafkaBridge",
+            stack_name=config.stack_name("kafka-bridge"),
+            ingestion=ingestion,
+            lake=data_lake,
+            **common,
+        )
+    for stack in (data_lake, alerting, ingestion, monitoring, bridge):
+        if stack is not None:
+            cdk.Tags.of(stack).add("project", config.prefix)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return Pipeline(config, data_lake, alerting, ingestion, monitoring, bridge)
+
+
+def create_app(context: dict[str, Any] | None = None, outdir: str | None = None) -> tuple[cdk.App, Pipeline]:
+    """A CDK app holding the pipeline. `context` adds to (or replaces) cdk.json's context, like `-c`."""
+    # cdk.json's context is the base, so `python app.py` and tests see the repository's settings; under the CDK CLI
+    # the CLI's context (cdk.json plus `-c`) is applied on top of it by cdk.App itself.
+    merged = {**json.loads(CDK_JSON.read_text()).get("context", {}), **(context or {})}
+    app = cdk.App(context=merged, outdir=outdir)
+    config = config_from_context(app.node.get_all_context())
+    return app, build_pipeline(app, config)

@@ -1,0 +1,83 @@
+"""Layout of the S3 data lake: prefixes, partitioning and the family routing rule.
+
+The deployed Firehose (stacks/delivery.py), the Glue tables (stacks/catalog.py) and the local deliverer all build
+their paths from this module, so what is written is what the tables' partition projection reads.
+
+    raw/          exact source records, GZIP JSON lines (Firehose S3 backup), kept for replay and audit
+    processed/    records converted to Parquet, partitioned by family and hour of arrival (Glue tables)
+    errors/       records Firehose could not partition or convert, with the error type in the path
+    quarantine/   records the processor Lambda rejected, with the reason, shard and sequence number
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from lambdas.schemas import FAMILIES, all_lake_columns, lake_columns
+
+RAW_PREFIX = "raw/"
+PROCESSED_PREFIX = "processed/"
+ERRORS_PREFIX = "errors/"
+QUARANTINE_PREFIX = "quarantine/"
+
+# Records whose family is missing default to sensor (the bare lab shape); anything else unknown is kept apart.
+DEFAULT_FAMILY = "sensor"
+UNKNOWN_FAMILY = "unknown"
+PARTITION_FAMILIES: tuple[str, ...] = (*FAMILIES, UNKNOWN_FAMILY)
+
+# Hour-of-arrival partitions, Hive style so Athena, DuckDB and Spark all recognise them.
+TIME_PARTITION_KEYS: tuple[str, ...] = ("year", "month", "day", "hour")
+_FIREHOSE_TIME = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+FIRST_PARTITION_YEAR = 2024
+
+# Firehose dynamic partitioning key, in jq 1.6. Mirrors `family_of` below.
+FAMILY_JQ = (
+    f'(.family // "{DEFAULT_FAMILY}") as $f | '
+    f'if ({" or ".join(f"$f == {chr(34)}{f}{chr(34)}" for f in FAMILIES)}) then $f else "{UNKNOWN_FAMILY}" end'
+)
+
+FIREHOSE_PROCESSED_PREFIX = f"{PROCESSED_PREFIX}family=!{{partitionKeyFromQuery:family}}/{_FIREHOSE_TIME}"
+FIREHOSE_RAW_PREFIX = f"{RAW_PREFIX}{_FIREHOSE_TIME}"
+FIREHOSE_ERROR_PREFIX = f"{ERRORS_PREFIX}!{{firehose:error-output-type}}/{_FIREHOSE_TIME}"
+
+
+def family_of(record: object) -> str:
+    """The partition a decoded JSON record goes to: the same decision as FAMILY_JQ, including its errors.
+
+    jq's `.family` fails on strings, numbers, booleans and arrays (ValueError here, Firehose's errors/ prefix),
+    yields null for a JSON null, and `//` replaces both null and false with the default.
+    """
+    if record is None:
+        return DEFAULT_FAMILY
+    if not isinstance(record, dict):
+        raise ValueError(f'cannot index {type(record).__name__} with "family"')
+    family = record.get("family")
+    if family is None or family is False:
+        family = DEFAULT_FAMILY
+    return family if isinstance(family, str) and family in FAMILIES else UNKNOWN_FAMILY
+
+
+def table_prefix(family: str) -> str:
+    """Prefix holding one family's Parquet files (a Glue table's location)."""
+    return f"{PROCESSED_PREFIX}family={family}/"
+
+
+def location_template(bucket_url: str, family: str | None) -> str:
+    """Partition projection `storage.location.template`: one family's table, or all families when None."""
+    family_part = f"family={family}/" if family else "family=${family}/"
+    time_part = "/".join(f"{key}=${{{key}}}" for key in TIME_PARTITION_KEYS)
+    return f"{bucket_url.rstrip('/')}/{PROCESSED_PREFIX}{family_part}{time_part}/"
+
+
+def partition_path(family: str, arrival: datetime) -> str:
+    """The prefix the deployed Firehose writes a record of `family` arriving at `arrival` (UTC) to."""
+    return f"{table_prefix(family)}year={arrival:%Y}/month={arrival:%m}/day={arrival:%d}/hour={arrival:%H}/"
+
+
+def table_columns(family: str | None) -> list[tuple[str, str]]:
+    """(column, Glue type) of a family's table, or of all families when None (the Parquet schema Firehose writes).
+
+    `family` is not a data column: the partition path carries it (normalised, including the lab shape's default).
+    """
+    columns = lake_columns(family) if family else all_lake_columns()
+    return [(name, glue_type) for name, glue_type in columns if name != "family"]
