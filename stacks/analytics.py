@@ -75,5 +75,4 @@ class AnalyticsWorkgroup(Construct):
                 query_string=query.sql,
                 work_group=self.workgroup.ref,
             )
-            named.node.add_dependency(self.workgroup)
             self.named_queries[query.name] = named

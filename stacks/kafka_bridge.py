@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
@@ -134,8 +134,8 @@ class KafkaBridge(Construct):
         )
 
     def _grant_msk(self, props: KafkaBridgeProps) -> None:
-        """Permissions the MSK event source needs beyond what CDK adds: IAM auth on the cluster's topics and
-        group, and the VPC networking Lambda uses to reach the brokers."""
+        """Permissions the MSK event source needs beyond what CDK adds: IAM auth on the cluster, its topics and
+        the bridge's consumer group (only when no SASL/SCRAM secret is configured)."""
         cluster = props.msk_cluster_arn
         topic_base = cluster.replace(":cluster/", ":topic/", 1)
         group_base = cluster.replace(":cluster/", ":group/", 1)
@@ -158,24 +158,11 @@ class KafkaBridge(Construct):
                     resources=[f"{group_base}/{props.consumer_group_id}"],
                 )
             )
-        self.function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "ec2:CreateNetworkInterface",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeVpcs",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                ],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:RequestedRegion": Stack.of(self).region}},
-            )
-        )
+        # CDK attaches AWSLambdaMSKExecutionRole for the ENIs Lambda creates in the cluster's VPC.
         suppress(
             self.function,
-            "AwsSolutions-IAM5",
-            "EC2 network-interface and Describe* actions used by the MSK event source to reach the cluster's VPC "
-            "do not support resource-level permissions; they are limited to this region.",
-            applies_to=["Resource::*"],
+            "AwsSolutions-IAM4",
+            "AWSLambdaMSKExecutionRole is the AWS-maintained policy an MSK event source needs to create network "
+            "interfaces in the cluster's VPC and describe the cluster; it grants no data access.",
+            applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaMSKExecutionRole"],
         )

@@ -40,6 +40,11 @@ OUTPUT_DATABASE = "GlueDatabaseName"
 OUTPUT_WORKGROUP = "AthenaWorkGroupName"
 
 
+# Objects of the lake bucket, however the cross-stack reference is rendered (`<StorageLakeXXXXXXXX.Arn>` or the
+# name of the export it is imported from).
+_LAKE_OBJECTS_REGEX = "/^Resource::.*StorageLake[0-9A-F]{{8}}[^/]*\\/{suffix}$/g"
+
+
 def _acknowledge_cdk_helpers(stack: cdk.Stack) -> None:
     """Findings on the Lambda functions CDK itself adds (bucket auto-delete, log retention custom resources)."""
     suppress(
@@ -164,7 +169,7 @@ class IngestionStack(cdk.Stack):
                 "Action::kms:GenerateDataKey*",
                 "Action::kms:ReEncrypt*",
                 "Resource::*",
-                {"regex": "/^Resource::<StorageLake[0-9A-F]{8}\\.Arn>\\/(quarantine\\/)?\\*$/g"},
+                {"regex": _LAKE_OBJECTS_REGEX.format(suffix="(quarantine\\/)?\\*")},
             ],
         )
         cdk.CfnOutput(self, OUTPUT_STREAM_NAME, value=self.stream.stream_name)
@@ -275,13 +280,14 @@ class KafkaBridgeStack(cdk.Stack):
         suppress(
             self,
             "AwsSolutions-IAM5",
-            "Object-level wildcard from the bucket grant, scoped to quarantine/ of this app's lake bucket, and the "
-            "X-Ray and KMS actions grants expand to.",
+            "Object-level wildcard from the bucket grant, scoped to quarantine/ of this app's lake bucket; the KMS "
+            "action groups grants expand to; and X-Ray trace writes, which support no resource-level permissions.",
             applies_to=[
+                "Resource::*",
                 "Action::s3:Abort*",
                 "Action::kms:GenerateDataKey*",
                 "Action::kms:ReEncrypt*",
-                {"regex": "/^Resource::<StorageLake[0-9A-F]{8}\\.Arn>\\/quarantine\\/\\*$/g"},
+                {"regex": _LAKE_OBJECTS_REGEX.format(suffix="quarantine\\/\\*")},
             ],
         )
 
