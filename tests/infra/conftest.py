@@ -12,7 +12,7 @@ from stacks.pipeline import Pipeline, create_app
 
 KAFKA_MSK = {
     "kafka_mode": "msk",
-    "kafka_msk_cluster_arn": "arn:aws:kafka:eu-west-1:123456789012:cluster/events/0a1b2c3d-4e5f-6789-abcd-ef0123456789-1",
+    "kafka_msk_cluster_arn": "arn:aws:kafka:eu-west-1:123456789012:cluster/events/0a1b2c3d-4e5f-6789-abcd-ef01234567-1",
 }
 KAFKA_CONFLUENT = {
     "kafka_mode": "confluent",
