@@ -23,7 +23,8 @@ def summarise(assembly: Path) -> str:
         for resource in resources.values():
             p = resource.get("Properties", {})
             if resource["Type"] == "AWS::CloudWatch::Alarm":
-                lines.append(f"          alarm: {p['Namespace']} {p['MetricName']} {p['Statistic']} >= {p['Threshold']}")
+                metric = f"{p['Namespace']} {p['MetricName']} {p['Statistic']}"
+                lines.append(f"          alarm: {metric} >= {p['Threshold']}")
             elif resource["Type"] == "AWS::Athena::NamedQuery":
                 lines.append(f"          saved query: {p['Name']}")
             elif resource["Type"] == "AWS::Kinesis::Stream":
