@@ -24,7 +24,8 @@ def summarise(assembly: Path) -> str:
             p = resource.get("Properties", {})
             if resource["Type"] == "AWS::CloudWatch::Alarm":
                 metric = f"{p['Namespace']} {p['MetricName']} {p['Statistic']}"
-                lines.append(f"          alarm: {metric} >= {p['Threshold']}")
+                op = ">=" if p["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" else ">"
+                lines.append(f"          alarm: {metric} {op} {p['Threshold']}")
             elif resource["Type"] == "AWS::Athena::NamedQuery":
                 lines.append(f"          saved query: {p['Name']}")
             elif resource["Type"] == "AWS::Kinesis::Stream":
