@@ -62,6 +62,7 @@ class LakeDelivery(Construct):
             props.lake_bucket,
             data_output_prefix=lake.FIREHOSE_PROCESSED_PREFIX,
             error_output_prefix=lake.FIREHOSE_ERROR_PREFIX,
+            file_extension=lake.PARQUET_EXTENSION,
             dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True, retry_duration=Duration.minutes(5)),
             processors=[firehose.MetadataExtractionProcessor.jq16({"family": lake.FAMILY_JQ})],
             data_format_conversion=firehose.DataFormatConversionProps(

@@ -20,6 +20,8 @@ PROCESSED_PREFIX = "processed/"
 ERRORS_PREFIX = "errors/"
 QUARANTINE_PREFIX = "quarantine/"
 
+PARQUET_EXTENSION = ".parquet"
+
 # Records whose family is missing default to sensor (the bare lab shape); anything else unknown is kept apart.
 DEFAULT_FAMILY = "sensor"
 UNKNOWN_FAMILY = "unknown"

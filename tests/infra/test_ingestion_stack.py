@@ -43,6 +43,7 @@ def test_firehose_partitions_by_family_and_hour_and_converts_to_parquet(synth):
     dest = stream["Properties"]["ExtendedS3DestinationConfiguration"]
     assert dest["Prefix"] == lake.FIREHOSE_PROCESSED_PREFIX
     assert dest["ErrorOutputPrefix"] == lake.FIREHOSE_ERROR_PREFIX
+    assert dest["FileExtension"] == lake.PARQUET_EXTENSION
     assert dest["DynamicPartitioningConfiguration"]["Enabled"] is True
     processors = dest["ProcessingConfiguration"]["Processors"]
     extraction = next(p for p in processors if p["Type"] == "MetadataExtraction")
