@@ -1,0 +1,113 @@
+"""E-mail for local mode: what SNS would have e-mailed the topics' subscribers, in an mbox file.
+
+Every local topic also delivers to one SQS queue (local.resources); this drains it and writes one message per
+subscriber address from the config (`alert_emails` for the alerts topic, `ops_emails` for the ops topic, or
+alerts@localhost / ops@localhost when none are configured). Any mail client opens the file (Thunderbird: Import,
+mutt: `mutt -f run/mailbox.mbox`), and `python -m mailbox` style tools read it.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import mailbox
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+SENDER = "AWS Notifications <no-reply@sns.amazonaws.com>"
+FOOTER = (
+    "\n\n--\nThis message was delivered by streamlake's local mode in place of an Amazon SNS e-mail "
+    "subscription to {topic}.\n"
+)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    topic_arn: str
+    recipient: str
+    subject: str
+    body: str
+
+
+class Mailbox:
+    """`deliver_pending()` moves queued notifications into the mbox file; `run(stop)` does it continuously."""
+
+    def __init__(self, *, sqs: Any, queue_url: str, path: Path, recipients: dict[str, tuple[str, ...]]) -> None:
+        self._sqs = sqs
+        self._queue = queue_url
+        self.path = path
+        self._recipients = recipients
+        self._lock = threading.Lock()
+        self.delivered: list[Delivered] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def run(self, stop: threading.Event, interval: float = 0.2) -> None:
+        while not stop.is_set():
+            if not self.deliver_pending():
+                stop.wait(interval)
+        self.deliver_pending()
+
+    def deliver_pending(self) -> int:
+        """Deliver what is queued now; returns the number of e-mails written."""
+        written = 0
+        with self._lock:
+            while True:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
+                ).get("Messages", [])
+                if not messages:
+                    return written
+                box = mailbox.mbox(self.path, create=True)
+                try:
+                    box.lock()
+                    for message in messages:
+                        for mail in self._emails(json.loads(message["Body"])):
+                            box.add(mail)
+                            written += 1
+                    box.flush()
+                finally:
+                    box.unlock()
+                    box.close()
+                # Only after the mail is on disk: a crash before this point redelivers, it does not lose mail.
+                self._sqs.delete_message_batch(
+                    QueueUrl=self._queue,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                )
+
+    def _emails(self, envelope: dict[str, Any]) -> list[EmailMessage]:
+        topic = envelope.get("TopicArn", "")
+        subject = envelope.get("Subject") or "AWS Notification Message"
+        body = envelope.get("Message", "")
+        sent = envelope.get("Timestamp")
+        date = datetime.fromisoformat(sent.replace("Z", "+00:00")) if sent else datetime.now(UTC)
+        emails = []
+        for recipient in self._recipients.get(topic, ()):
+            mail = EmailMessage()
+            mail["From"] = SENDER
+            mail["To"] = recipient
+            mail["Subject"] = subject
+            mail["Date"] = format_datetime(date)
+            mail["Message-ID"] = make_msgid(idstring=envelope.get("MessageId"), domain="sns.local")
+            mail.set_content(body + FOOTER.format(topic=topic))
+            emails.append(mail)
+            self.delivered.append(Delivered(topic, recipient, subject, body))
+        return emails
+
+
+def read_mailbox(path: Path) -> list[EmailMessage]:
+    """Messages in an mbox file, oldest first (for tests and the demo's summary)."""
+    if not path.exists():
+        return []
+    box = mailbox.mbox(
+        path, factory=lambda f: email.message_from_binary_file(f, policy=email.policy.default), create=False
+    )
+    try:
+        return [message for message in box]
+    finally:
+        box.close()

@@ -1,0 +1,149 @@
+"""Alarm evaluation over stored metrics, and SNS notifications delivered to the local mailbox."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.alarms import AlarmEvaluator
+from local.mailbox import Mailbox, read_mailbox
+from streamlake.alarms import AlarmSpec, alarm_specs
+from streamlake.config import Config
+
+T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+ITERATOR_AGE = next(s for s in alarm_specs(Config()) if s.key == "iterator-age")  # Maximum, 60 s x 5, >= 60000
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        sqs, sns, cloudwatch = boto3.client("sqs"), boto3.client("sns"), boto3.client("cloudwatch")
+        queue = sqs.create_queue(QueueName="mail")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        topic = sns.create_topic(Name="ops")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        yield cloudwatch, sns, sqs, queue, topic
+
+
+def evaluator(aws, specs=(ITERATOR_AGE,)) -> AlarmEvaluator:
+    cloudwatch, sns, _, _, topic = aws
+    return AlarmEvaluator(
+        cloudwatch=cloudwatch,
+        sns=sns,
+        specs=list(specs),
+        resource_names={"stream": "events", "queue": "dlq"},
+        ops_topic_arn=topic,
+        name_prefix="streamlake",
+    )
+
+
+def put_age(cloudwatch, minute: int, value: float) -> None:
+    cloudwatch.put_metric_data(
+        Namespace="AWS/Kinesis",
+        MetricData=[
+            {
+                "MetricName": "GetRecords.IteratorAgeMilliseconds",
+                "Dimensions": [{"Name": "StreamName", "Value": "events"}],
+                "Timestamp": T0 + timedelta(minutes=minute, seconds=30),
+                "Value": value,
+            }
+        ],
+    )
+
+
+def mailbox(aws, tmp_path) -> Mailbox:
+    _, _, sqs, queue, topic = aws
+    return Mailbox(sqs=sqs, queue_url=queue, path=tmp_path / "mailbox.mbox", recipients={topic: ("ops@example.com",)})
+
+
+def test_a_metric_above_threshold_for_every_period_raises_one_alarm_then_recovers(aws, tmp_path):
+    cloudwatch = aws[0]
+    alarms = evaluator(aws)
+    for minute in range(5):
+        put_age(cloudwatch, minute, 1_000)
+    assert [t.new_state for t in alarms.evaluate(T0 + timedelta(minutes=5))] == ["OK"]
+
+    for minute in range(5, 9):
+        put_age(cloudwatch, minute, 90_000)
+    assert alarms.evaluate(T0 + timedelta(minutes=9)) == [], "4 of 5 periods breaching is not enough"
+    put_age(cloudwatch, 9, 90_000)
+    (alarm,) = alarms.evaluate(T0 + timedelta(minutes=10))
+    assert (alarm.old_state, alarm.new_state) == ("OK", "ALARM")
+    assert alarms.evaluate(T0 + timedelta(minutes=10, seconds=20)) == [], "no second notification while in ALARM"
+
+    put_age(cloudwatch, 10, 500)
+    (recovered,) = alarms.evaluate(T0 + timedelta(minutes=11))
+    assert (recovered.old_state, recovered.new_state) == ("ALARM", "OK")
+
+    box = mailbox(aws, tmp_path)
+    assert box.deliver_pending() == 2
+    emails = read_mailbox(box.path)
+    assert [e["Subject"] for e in emails] == [
+        'ALARM: "streamlake-iterator-age" in us-east-1',
+        'OK: "streamlake-iterator-age" in us-east-1',
+    ]
+    assert all(e["To"] == "ops@example.com" for e in emails)
+    body = json.loads(emails[0].get_content().split("\n\n--\n")[0])
+    assert body["NewStateValue"] == "ALARM"
+    assert body["Trigger"]["Dimensions"] == [{"name": "StreamName", "value": "events"}]
+    assert body["AlarmDescription"] == ITERATOR_AGE.description
+    state = cloudwatch.describe_alarms(AlarmNames=["streamlake-iterator-age"])["MetricAlarms"][0]["StateValue"]
+    assert state == "OK"
+
+
+def test_missing_data_is_not_breaching(aws):
+    alarms = evaluator(aws)
+    put_age(aws[0], 0, 90_000)
+    assert [t.new_state for t in alarms.evaluate(T0 + timedelta(minutes=5))] == ["OK"]
+
+
+def test_sum_statistic_adds_every_value_in_the_period(aws):
+    cloudwatch = aws[0]
+    spec = AlarmSpec(
+        key="dlq",
+        description="d",
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        resource="queue",
+        statistic="Sum",
+        period_seconds=60,
+        evaluation_periods=1,
+        threshold=3,
+    )
+    alarms = evaluator(aws, specs=(spec,))
+    for value in (1, 1, 1):
+        cloudwatch.put_metric_data(
+            Namespace="AWS/SQS",
+            MetricData=[
+                {
+                    "MetricName": "ApproximateNumberOfMessagesVisible",
+                    "Dimensions": [{"Name": "QueueName", "Value": "dlq"}],
+                    "Timestamp": T0 + timedelta(seconds=10),
+                    "Value": value,
+                }
+            ],
+        )
+    (transition,) = alarms.evaluate(T0 + timedelta(seconds=59))
+    assert transition.new_state == "ALARM"
+
+
+def test_mail_is_written_for_each_configured_recipient_and_removed_from_the_queue(aws, tmp_path):
+    _, sns, sqs, queue, topic = aws
+    sns.publish(TopicArn=topic, Subject="High temperature: s-1", Message="Sensor s-1 read 35.2 °C")
+    box = Mailbox(
+        sqs=sqs, queue_url=queue, path=tmp_path / "m.mbox", recipients={topic: ("a@example.com", "b@example.com")}
+    )
+    assert box.deliver_pending() == 2
+    assert box.deliver_pending() == 0
+    emails = read_mailbox(box.path)
+    assert [e["To"] for e in emails] == ["a@example.com", "b@example.com"]
+    assert emails[0]["Subject"] == "High temperature: s-1"
+    assert emails[0].get_content().startswith("Sensor s-1 read 35.2 °C")
