@@ -8,6 +8,7 @@ asked for, and serialises writes to a shard, which moto's threaded server otherw
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -93,6 +94,8 @@ class MotoServer:
         self.endpoint = MotoEndpoint(f"http://127.0.0.1:{self._port}")
 
     def start(self) -> MotoEndpoint:
+        # One access-log line per API call would drown everything a person wants to see.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
         return self.endpoint
 

@@ -1,0 +1,274 @@
+"""The whole local stack: moto server, resources, and the runners standing in for Lambda's event source mapping,
+Firehose, CloudWatch alarms and SNS e-mail, each on its own thread, around the real processor handler.
+
+    with LocalStack(load_config(), LocalOptions(run_dir=Path("run"))) as stack:
+        ...  # producers write to stack.resources.stream_name at stack.endpoint.url
+
+Everything a run leaves behind is under the run directory: `lake/` (the lake bucket's objects as files),
+`mailbox.mbox`, `logs/`, `resources.json` and `endpoint.json` (for tools in other terminals), and the
+checkpoints that let a restarted stack resume where it stopped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local.alarms import AlarmEvaluator
+from local.firehose import FirehoseDeliverer, LakeWriter
+from local.mailbox import Mailbox
+from local.metrics import HandlerOutput, MetricsSink, metric_datum
+from local.moto_server import ACCOUNT_ID, REGION, MotoEndpoint, MotoServer
+from local.poller import CheckpointStore, EventSourceSettings, KinesisEventSourceMapping
+from local.resources import LocalResources, provision
+from streamlake import lake
+from streamlake.alarms import alarm_specs
+from streamlake.config import Config
+
+PROCESSOR_HANDLER = "lambdas.processor.handler.handler"
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    run_dir: Path
+    # Firehose buffer interval; None keeps the config's (60 s by default). The demo shortens it.
+    buffer_seconds: float | None = None
+    port: int | None = None
+    alarm_interval_seconds: float = 5.0
+    handler: str = PROCESSOR_HANDLER
+
+
+class LocalStack:
+    """Start with `start()` (or use as a context manager); `stop()` drains the buffers and shuts down cleanly."""
+
+    def __init__(self, config: Config, options: LocalOptions) -> None:
+        self.config = config
+        self.options = options
+        self.run_dir = options.run_dir
+        self.lake_dir = self.run_dir / "lake"
+        self.mailbox_path = self.run_dir / "mailbox.mbox"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._server: MotoServer | None = None
+        self._saved_environment: dict[str, str | None] = {}
+        self.endpoint: MotoEndpoint | None = None
+        self.resources: LocalResources | None = None
+        self.poller: KinesisEventSourceMapping | None = None
+        self.firehose: FirehoseDeliverer | None = None
+        self.alarms: AlarmEvaluator | None = None
+        self.mailbox: Mailbox | None = None
+        self.errors: list[str] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._server = MotoServer(self.options.port)
+        self.endpoint = self._server.start()
+        self._set_environment(self.endpoint.environment())
+        session = boto3.Session(region_name=REGION)
+        self.clients = {name: session.client(name) for name in ("kinesis", "s3", "sqs", "sns", "cloudwatch")}
+        self.resources = provision(self.config, session)
+        (self.run_dir / "resources.json").write_text(self.resources.to_json())
+        (self.run_dir / "endpoint.json").write_text(json.dumps({"endpoint_url": self.endpoint.url, "region": REGION}))
+
+        metrics = MetricsSink(self.clients["cloudwatch"])
+        handler = self._load_handler()
+        processor_log = _LineLog(self.run_dir / "logs" / "processor.log")
+        self.poller = KinesisEventSourceMapping(
+            kinesis=self.clients["kinesis"],
+            sqs=self.clients["sqs"],
+            stream_name=self.resources.stream_name,
+            stream_arn=self.resources.stream_arn,
+            handler=handler,
+            function_name=self.resources.processor_function,
+            on_failure_queue_url=self.resources.dlq_url,
+            settings=EventSourceSettings.from_config(self.config),
+            metrics=metrics,
+            checkpoints=CheckpointStore(self.run_dir / "processor-checkpoints.json"),
+            output=self._output,
+            log=processor_log.write,
+        )
+        buffer_seconds = self.options.buffer_seconds
+        self.firehose = FirehoseDeliverer(
+            kinesis=self.clients["kinesis"],
+            stream_name=self.resources.stream_name,
+            writer=LakeWriter(self.clients["s3"], self.resources.lake_bucket, self.lake_dir),
+            delivery_stream_name=self.resources.delivery_stream,
+            buffer_seconds=buffer_seconds if buffer_seconds is not None else self.config.firehose_buffer_seconds,
+            buffer_bytes=self.config.firehose_buffer_mib << 20,
+            metrics=metrics,
+            checkpoints=CheckpointStore(self.run_dir / "firehose-checkpoints.json"),
+        )
+        self.alarms = AlarmEvaluator(
+            cloudwatch=self.clients["cloudwatch"],
+            sns=self.clients["sns"],
+            specs=alarm_specs(self.config),
+            resource_names=self.resources.resource_names(),
+            ops_topic_arn=self.resources.ops_topic_arn,
+            name_prefix=self.config.prefix,
+        )
+        self.mailbox = Mailbox(
+            sqs=self.clients["sqs"],
+            queue_url=self.resources.mail_queue_url,
+            path=self.mailbox_path,
+            recipients={
+                self.resources.alerts_topic_arn: self.config.alert_emails or ("alerts@localhost",),
+                self.resources.ops_topic_arn: self.config.ops_emails or ("ops@localhost",),
+            },
+        )
+        self._spawn("processor", lambda: self.poller.run(self._stop))
+        self._spawn("firehose", lambda: self.firehose.run(self._stop))
+        self._spawn("alarms", self._run_alarms)
+        self._spawn("mailbox", lambda: self.mailbox.run(self._stop))
+        return self
+
+    def stop(self) -> None:
+        """Stop the runners (the deliverer writes what it buffered, the mailbox delivers what is queued)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        self._threads.clear()
+        if self._server:
+            self._server.stop()
+            self._server = None
+        self._restore_environment()
+
+    # -- waiting for the pipeline -------------------------------------------------------------------------------
+
+    def wait_until_processed(self, timeout: float = 60.0) -> None:
+        """Block until the processor has finished (or discarded) every record now in the stream."""
+        total = self.stream_record_count()
+        self._wait(
+            lambda: self.poller.stats.records_succeeded + self.poller.stats.records_discarded >= total,
+            timeout,
+            f"the processor did not finish {total} records",
+        )
+
+    def wait_until_delivered(self, timeout: float = 120.0) -> None:
+        """Flush Firehose's buffer now and block until every record in the stream is in the lake or errors/."""
+        total = self.stream_record_count()
+        self._wait(lambda: self.firehose.stats.records_in >= total, timeout, "Firehose did not read every record")
+        self.firehose.flush()
+
+    def wait_for_mail(self, timeout: float = 10.0) -> None:
+        """Deliver what SNS has queued for e-mail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.mailbox.deliver_pending():
+            pass
+
+    def stream_record_count(self) -> int:
+        """Records written to the stream so far. moto numbers each shard's records 1, 2, 3..., so a shard's highest
+        sequence number is its record count (the server runs in this process)."""
+        from moto.kinesis.models import kinesis_backends
+
+        stream = kinesis_backends[ACCOUNT_ID][REGION].streams[self.resources.stream_name]
+        return sum(shard.get_max_sequence_number() for shard in stream.shards.values())
+
+    def lake_objects(self, prefix: str = "") -> list[str]:
+        s3 = self.clients["s3"]
+        keys = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.resources.lake_bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+        return keys
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Every quarantined record (JSON lines under quarantine/), as written by the processor."""
+        s3 = self.clients["s3"]
+        records = []
+        for key in self.lake_objects(lake.QUARANTINE_PREFIX):
+            body = s3.get_object(Bucket=self.resources.lake_bucket, Key=key)["Body"].read().decode("utf-8")
+            records += [json.loads(line) for line in body.splitlines() if line.strip()]
+        return records
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _run_alarms(self) -> None:
+        sqs, cloudwatch_sink = self.clients["sqs"], MetricsSink(self.clients["cloudwatch"])
+        queue_name = self.resources.resource_names()["queue"]
+        while not self._stop.wait(self.options.alarm_interval_seconds):
+            # SQS publishes queue depth as a service metric; locally it is sampled here.
+            depth = sqs.get_queue_attributes(
+                QueueUrl=self.resources.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]["ApproximateNumberOfMessages"]
+            cloudwatch_sink.put_data(
+                [
+                    (
+                        "AWS/SQS",
+                        metric_datum(
+                            "ApproximateNumberOfMessagesVisible", float(depth), {"QueueName": queue_name}, "Count"
+                        ),
+                    ),
+                ]
+            )
+            self.alarms.evaluate()
+
+    def _load_handler(self) -> Callable[[dict[str, Any], Any], Any]:
+        # Powertools' Logger binds stdout at import: install the per-thread capture first, then import the handler
+        # with the environment the CDK gives the deployed function.
+        self._output = HandlerOutput.install()
+        self._set_environment(self.resources.processor_environment(self.config))
+        module_name, _, attribute = self.options.handler.rpartition(".")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except Exception as error:  # noqa: BLE001 - reported by the stack, not lost in a thread
+                self.errors.append(f"{name}: {error!r}")
+                raise
+
+        thread = threading.Thread(target=guarded, name=f"local-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            if self.errors:
+                raise RuntimeError(f"local stack failed: {self.errors}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} within {timeout} s")
+            time.sleep(0.05)
+
+    def _set_environment(self, values: dict[str, str]) -> None:
+        for key, value in values.items():
+            self._saved_environment.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def _restore_environment(self) -> None:
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environment.clear()
+
+
+class _LineLog:
+    """Appends lines to a log file, thread-safely."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+
+    def write(self, line: str) -> None:
+        with self._lock, self._path.open("a", encoding="utf-8") as handle:
+            handle.write(line.rstrip("\n") + "\n")
