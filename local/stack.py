@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 
+from lambdas import quarantine
 from local.alarms import AlarmEvaluator
 from local.firehose import FirehoseDeliverer, LakeWriter
 from local.mailbox import Mailbox
@@ -191,11 +192,10 @@ class LocalStack:
     def quarantined(self) -> list[dict[str, Any]]:
         """Every quarantined record (JSON lines under quarantine/), as written by the processor."""
         s3 = self.clients["s3"]
-        records = []
-        for key in self.lake_objects(lake.QUARANTINE_PREFIX):
-            body = s3.get_object(Bucket=self.resources.lake_bucket, Key=key)["Body"].read().decode("utf-8")
-            records += [json.loads(line) for line in body.splitlines() if line.strip()]
-        return records
+        return quarantine.read_objects(
+            s3.get_object(Bucket=self.resources.lake_bucket, Key=key)["Body"].read()
+            for key in self.lake_objects(lake.QUARANTINE_PREFIX)
+        )
 
     # -- internals ----------------------------------------------------------------------------------------------
 
