@@ -1,0 +1,197 @@
+"""The processor's AWS calls, behind three small adapters created on first use (no network at import).
+
+- `AlertSender`: SNS PublishBatch (10 per call, calls in parallel) with de-duplication in DynamoDB: an alert whose
+  id is already recorded is skipped, and an alert is recorded only after SNS accepted it. A retried batch therefore
+  sends nothing twice; the only window for a duplicate is a crash between SNS accepting and the record being
+  written (milliseconds), the at-least-once end of the trade-off.
+- `BurstCounter`: ERROR/CRITICAL events per service and window, kept as a DynamoDB string set of event ids, so
+  counting is idempotent under retries; the set stops growing once it reaches the threshold.
+- `QuarantineWriter`: one S3 object per invocation (lambdas.quarantine).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lambdas import quarantine
+from lambdas.processor.rules import Alert, BurstKey
+
+SNS_BATCH = 10
+DYNAMODB_GET_BATCH = 100
+DYNAMODB_WRITE_BATCH = 25
+PUBLISH_WORKERS = 8
+# De-duplication records outlive every retry of a batch: the event source gives up after max record age (<= 7 d).
+DEDUP_TTL_SECONDS = 8 * 24 * 3600
+UNPROCESSED_RETRIES = 3
+
+
+def aws_client(service: str) -> Any:
+    """A boto3 client with bounded retries and timeouts that fit a 60 s Lambda (boto3 imported on first use)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10),
+    )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass
+class SendReport:
+    published: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # alert id -> reason
+
+
+class AlertSender:
+    def __init__(self, sns: Any, dynamodb: Any, topic_arn: str, table: str) -> None:
+        self.sns = sns
+        self.dynamodb = dynamodb
+        self._topic_arn = topic_arn
+        self._table = table
+
+    def send(self, alerts: Sequence[Alert], now: float | None = None) -> SendReport:
+        """Publish every alert not sent before; report what was published, skipped and what failed (and why)."""
+        report = SendReport()
+        unique = list({alert.alert_id: alert for alert in alerts}.values())
+        if not unique:
+            return report
+        try:
+            already_sent = self._already_sent([alert.alert_id for alert in unique])
+        except Exception as error:  # noqa: BLE001 - any failure here means: send nothing, retry the records
+            report.failed = {alert.alert_id: f"de-duplication lookup failed: {error}" for alert in unique}
+            return report
+        report.duplicates = [alert.alert_id for alert in unique if alert.alert_id in already_sent]
+        to_send = [alert for alert in unique if alert.alert_id not in already_sent]
+
+        chunks = list(_chunks(to_send, SNS_BATCH))
+        with ThreadPoolExecutor(max_workers=min(PUBLISH_WORKERS, max(1, len(chunks)))) as pool:
+            for published, failed in pool.map(self._publish, chunks):
+                report.published += published
+                report.failed.update(failed)
+        self._record_sent(report.published, now or time.time())
+        return report
+
+    def _already_sent(self, alert_ids: list[str]) -> set[str]:
+        sent: set[str] = set()
+        for chunk in _chunks(alert_ids, DYNAMODB_GET_BATCH):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"id": {"S": i}} for i in chunk],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "id",
+                }
+            }
+            for attempt in range(UNPROCESSED_RETRIES + 1):
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                sent.update(item["id"]["S"] for item in response.get("Responses", {}).get(self._table, []))
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise RuntimeError("DynamoDB left keys unprocessed after retries")
+        return sent
+
+    def _publish(self, chunk: Sequence[Alert]) -> tuple[list[str], dict[str, str]]:
+        entries = {f"a{i}": alert for i, alert in enumerate(chunk)}
+        try:
+            response = self.sns.publish_batch(
+                TopicArn=self._topic_arn,
+                PublishBatchRequestEntries=[
+                    {
+                        "Id": entry_id,
+                        "Subject": alert.subject,
+                        "Message": alert.message,
+                        "MessageAttributes": {
+                            k: {"DataType": "String", "StringValue": v} for k, v in alert.attributes.items()
+                        },
+                    }
+                    for entry_id, alert in entries.items()
+                ],
+            )
+        except Exception as error:  # noqa: BLE001 - throttling, network, permissions: all retried via the records
+            return [], {alert.alert_id: f"SNS PublishBatch failed: {error}" for alert in chunk}
+        published = [entries[item["Id"]].alert_id for item in response.get("Successful", [])]
+        failed = {
+            entries[item["Id"]].alert_id: f"SNS {item.get('Code', 'error')}: {item.get('Message', '')}".strip()
+            for item in response.get("Failed", [])
+        }
+        return published, failed
+
+    def _record_sent(self, alert_ids: list[str], now: float) -> None:
+        expiration = str(int(now) + DEDUP_TTL_SECONDS)
+        for chunk in _chunks(alert_ids, DYNAMODB_WRITE_BATCH):
+            request: dict[str, Any] = {
+                self._table: [
+                    {"PutRequest": {"Item": {"id": {"S": i}, "status": {"S": "SENT"}, "expiration": {"N": expiration}}}}
+                    for i in chunk
+                ]
+            }
+            for attempt in range(UNPROCESSED_RETRIES + 1):
+                try:
+                    response = self.dynamodb.batch_write_item(RequestItems=request)
+                except Exception:  # noqa: BLE001 - the alerts went out; failing the records would resend them
+                    break
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+
+
+class BurstCounter:
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb = dynamodb
+        self._table = table
+
+    def count(self, key: BurstKey, event_ids: Sequence[str], threshold: int, now: float | None = None) -> int:
+        """Add the events to the window's set and return its size, or `threshold` if the set had already reached it.
+
+        Only up to `threshold` ids are added per call, so the item stays far below DynamoDB's 400 KB limit.
+        """
+        ids = sorted(set(event_ids))[:threshold]
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self._table,
+                Key={"id": {"S": key.store_key}},
+                UpdateExpression="ADD ids :ids SET expiration = :expiration",
+                ConditionExpression="attribute_not_exists(ids) OR size(ids) < :threshold",
+                ExpressionAttributeValues={
+                    ":ids": {"SS": ids},
+                    ":threshold": {"N": str(threshold)},
+                    ":expiration": {"N": str(int(now or time.time()) + DEDUP_TTL_SECONDS)},
+                },
+                ReturnValues="UPDATED_NEW",
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return threshold
+        return len(response["Attributes"]["ids"]["SS"])
+
+
+class QuarantineWriter:
+    def __init__(self, s3: Any, bucket: str, stage: str = "processor") -> None:
+        self.s3 = s3
+        self._bucket = bucket
+        self._stage = stage
+
+    def write(self, records: Sequence[quarantine.QuarantinedRecord], now: datetime) -> str:
+        """Put the records in one object; returns its key. Raises if S3 refuses (the records are then retried)."""
+        key = quarantine.object_key(self._stage, records, now)
+        self.s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=quarantine.object_body(records, now),
+            ContentType="application/x-ndjson",
+            ContentEncoding="gzip",
+        )
+        return key

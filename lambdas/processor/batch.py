@@ -1,0 +1,162 @@
+"""Per-record work and per-batch side effects of the stream processor, independent of Powertools and Lambda.
+
+`process_record` is pure: it decodes, validates and enriches one Kinesis record into an `Outcome`. `apply_effects`
+then does the batch's AWS work in as few calls as possible — one quarantine object, one burst-counter update per
+service and window, alert de-duplication and PublishBatch — and returns the outcomes whose effects failed, so the
+handler can report exactly those records in `batchItemFailures`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lambdas import quarantine
+from lambdas.processor.adapters import AlertSender, BurstCounter, QuarantineWriter
+from lambdas.processor.rules import (
+    Alert,
+    BurstKey,
+    Position,
+    Thresholds,
+    burst_alert,
+    burst_window,
+    enrich,
+    lag_ms,
+    student_notification,
+    temperature_alert,
+)
+from lambdas.schemas import Event, InvalidEventError, parse
+
+
+@dataclass
+class Outcome:
+    """What became of one record. Exactly one of `event` / `rejected` is set. `source` is the caller's handle on the
+    record (the Powertools record object), carried along so failures can be reported against it."""
+
+    position: Position
+    source: Any
+    event: Event | None = None
+    enriched: dict[str, Any] | None = None
+    rejected: quarantine.QuarantinedRecord | None = None
+    alerts: list[Alert] = field(default_factory=list)
+    burst: BurstKey | None = None
+
+
+def process_record(data: bytes, position: Position, source: Any, thresholds: Thresholds, now: datetime) -> Outcome:
+    """Validate and enrich one record and decide its alerts. Never raises for bad input: it is `rejected` instead."""
+    try:
+        event = parse(data, now=now)
+    except InvalidEventError as error:
+        rejected = quarantine.QuarantinedRecord(
+            data=data,
+            reason=error.reason,
+            field=error.field,
+            position={
+                "shard_id": position.shard_id,
+                "sequence_number": position.sequence_number,
+                "arrival": position.arrival.isoformat(),
+            },
+        )
+        return Outcome(position=position, source=source, rejected=rejected)
+    outcome = Outcome(position=position, source=source, event=event, enriched=enrich(event, position, now))
+    for alert in (temperature_alert(event, thresholds.high_temperature_c), student_notification(event)):
+        if alert is not None:
+            outcome.alerts.append(alert)
+    outcome.burst = burst_window(event, thresholds.error_burst_window_seconds)
+    return outcome
+
+
+@dataclass
+class Effects:
+    """The adapters a batch's side effects go through."""
+
+    alerts: AlertSender
+    bursts: BurstCounter
+    quarantine: QuarantineWriter
+
+
+@dataclass
+class BatchReport:
+    """What the batch did: counts for metrics and logs, and the outcomes to report as failed (to be retried)."""
+
+    records_by_family: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    invalid: int = 0
+    alerts_published: int = 0
+    duplicate_alerts: int = 0
+    max_lag_ms: float | None = None
+    failed: list[Outcome] = field(default_factory=list)
+    failure_reasons: list[str] = field(default_factory=list)
+    quarantine_key: str | None = None
+    rejection_samples: list[str] = field(default_factory=list)
+
+
+def apply_effects(outcomes: list[Outcome], effects: Effects, thresholds: Thresholds, now: datetime) -> BatchReport:
+    """Quarantine the rejected, count error bursts, send alerts; outcomes whose effect failed go to `failed`."""
+    report = BatchReport()
+    failed_ids: set[int] = set()
+
+    def fail(outcome: Outcome, reason: str) -> None:
+        if id(outcome) not in failed_ids:
+            failed_ids.add(id(outcome))
+            report.failed.append(outcome)
+            if len(report.failure_reasons) < 5:
+                report.failure_reasons.append(f"{outcome.position.sequence_number}: {reason}")
+
+    valid = [o for o in outcomes if o.event is not None]
+    rejected = [o for o in outcomes if o.rejected is not None]
+
+    if rejected:
+        try:
+            report.quarantine_key = effects.quarantine.write([o.rejected for o in rejected if o.rejected], now)
+        except Exception as error:  # noqa: BLE001 - S3 throttled or down: retry these records
+            for outcome in rejected:
+                fail(outcome, f"quarantine write failed: {error}")
+        report.rejection_samples = [o.rejected.reason for o in rejected[:5] if o.rejected]
+
+    alerts: dict[str, tuple[Alert, list[Outcome]]] = {}
+    for outcome in valid:
+        for alert in outcome.alerts:
+            alerts.setdefault(alert.alert_id, (alert, []))[1].append(outcome)
+
+    windows: dict[BurstKey, list[Outcome]] = defaultdict(list)
+    for outcome in valid:
+        if outcome.burst is not None:
+            windows[outcome.burst].append(outcome)
+    for key, members in windows.items():
+        event_ids = [o.event.event_id for o in members if o.event]
+        try:
+            count = effects.bursts.count(key, event_ids, thresholds.error_burst_count)
+        except Exception as error:  # noqa: BLE001 - DynamoDB throttled: recount on retry (counting is idempotent)
+            for outcome in members:
+                fail(outcome, f"error-burst count failed: {error}")
+            continue
+        if count >= thresholds.error_burst_count:
+            messages = [o.event.fields["message"] for o in members if o.event]
+            alert = burst_alert(key, count, thresholds, messages)
+            alerts.setdefault(alert.alert_id, (alert, []))[1].extend(members)
+
+    sent = effects.alerts.send([alert for alert, _ in alerts.values()], now.timestamp())
+    report.alerts_published = len(sent.published)
+    report.duplicate_alerts = len(sent.duplicates)
+    for alert_id, reason in sent.failed.items():
+        for outcome in alerts[alert_id][1]:
+            fail(outcome, reason)
+
+    report.invalid = sum(1 for o in rejected if id(o) not in failed_ids)
+    for outcome in valid:
+        if outcome.event is not None and id(outcome) not in failed_ids:
+            report.records_by_family[outcome.event.family] += 1
+            lag = lag_ms(outcome.event, now)
+            report.max_lag_ms = lag if report.max_lag_ms is None else max(report.max_lag_ms, lag)
+    return report
+
+
+def shard_of(event_id: str) -> str:
+    """The shard id in a Kinesis record's `eventID` (`shardId-000000000000:<sequence number>`)."""
+    return event_id.split(":", 1)[0]
+
+
+def arrival_of(approximate_arrival_timestamp: float) -> datetime:
+    return datetime.fromtimestamp(approximate_arrival_timestamp, UTC)

@@ -1,0 +1,122 @@
+"""Stream processor Lambda: validate, enrich, alert on and quarantine the records of the Kinesis stream.
+
+Each record is decoded and validated against the event contract (lambdas.schemas) and enriched. Invalid records
+never fail the batch: they are written, with their original bytes, reason, shard and sequence number, to the
+lake's quarantine/ prefix. Alerts (high temperature, error bursts, student notifications) are sent once per
+invocation in SNS batches and de-duplicated on the event id, so a retried batch sends no second e-mail. A record
+whose side effect failed (S3, SNS or DynamoDB throttled) is reported in `batchItemFailures`, so Lambda retries from
+it and nothing is lost. Metrics go out as one EMF document per invocation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.processor import metric_names
+from lambdas.processor.adapters import AlertSender, BurstCounter, QuarantineWriter, aws_client
+from lambdas.processor.batch import Effects, Outcome, apply_effects, arrival_of, process_record, shard_of
+from lambdas.processor.rules import Position
+from lambdas.processor.settings import get_settings
+
+# Names fixed here (the CDK sets the same POWERTOOLS_* variables) so metrics always match the alarms and dashboard.
+logger = Logger(service=metric_names.SERVICE)
+tracer = Tracer(service=metric_names.SERVICE)
+metrics = Metrics(namespace=metric_names.NAMESPACE, service=metric_names.SERVICE)
+
+_effects: Effects | None = None
+
+
+def get_effects() -> Effects:
+    """The AWS adapters, created on the first invocation (importing this module makes no client)."""
+    global _effects
+    if _effects is None:
+        settings = get_settings()
+        dynamodb = aws_client("dynamodb")
+        _effects = Effects(
+            alerts=AlertSender(aws_client("sns"), dynamodb, settings.alerts_topic_arn, settings.idempotency_table),
+            bursts=BurstCounter(dynamodb, settings.idempotency_table),
+            quarantine=QuarantineWriter(aws_client("s3"), settings.lake_bucket),
+        )
+    return _effects
+
+
+class StreamBatchProcessor(BatchProcessor):
+    """Powertools' Kinesis BatchProcessor plus the batch's side effects, run once after every record was processed.
+
+    Records whose side effect failed are moved to the failures Powertools reports. A batch where every record
+    failed is reported record by record too (not raised), so Lambda retries it without bisecting good data.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
+        self.outcomes: list[Outcome] = []
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        self.outcomes = []
+
+    def success_handler(self, record: Any, result: Any) -> Any:
+        self.outcomes.append(result)
+        return super().success_handler(record, result)
+
+    def _clean(self) -> None:
+        settings = get_settings()
+        now = datetime.now(UTC)
+        report = apply_effects(self.outcomes, get_effects(), settings.thresholds, now)
+        for outcome in report.failed:
+            self.fail_messages.append(outcome.source)
+        for family, count in report.records_by_family.items():
+            metrics.add_metric(name=metric_names.FAMILY_RECORDS[family], unit=MetricUnit.Count, value=count)
+        metrics.add_metric(name=metric_names.INVALID_RECORDS, unit=MetricUnit.Count, value=report.invalid)
+        metrics.add_metric(name=metric_names.ALERTS_PUBLISHED, unit=MetricUnit.Count, value=report.alerts_published)
+        metrics.add_metric(
+            name=metric_names.DUPLICATE_ALERTS_SKIPPED, unit=MetricUnit.Count, value=report.duplicate_alerts
+        )
+        metrics.add_metric(name=metric_names.RECORDS_RETRIED, unit=MetricUnit.Count, value=len(self.fail_messages))
+        if report.max_lag_ms is not None:
+            metrics.add_metric(
+                name=metric_names.END_TO_END_LAG, unit=MetricUnit.Milliseconds, value=max(0.0, report.max_lag_ms)
+            )
+        logger.info(
+            "batch processed",
+            extra={
+                "records": len(self.records),
+                "valid": dict(report.records_by_family),
+                "invalid": report.invalid,
+                "quarantine_object": report.quarantine_key,
+                "rejection_samples": report.rejection_samples,
+                "alerts_published": report.alerts_published,
+                "duplicate_alerts_skipped": report.duplicate_alerts,
+                "retrying": len(self.fail_messages),
+                "failure_samples": report.failure_reasons,
+            },
+        )
+        super()._clean()
+
+
+processor = StreamBatchProcessor()
+
+
+def record_handler(record: KinesisStreamRecord) -> Outcome:
+    """Decode, validate, enrich one record and decide its alerts (pure: no AWS calls)."""
+    payload = record.kinesis
+    position = Position(
+        shard_id=shard_of(record.event_id),
+        sequence_number=payload.sequence_number,
+        arrival=arrival_of(payload.approximate_arrival_timestamp),
+    )
+    return process_record(payload.data_as_bytes(), position, record, get_settings().thresholds, datetime.now(UTC))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

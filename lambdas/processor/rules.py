@@ -1,0 +1,232 @@
+"""Business rules of the stream processor: enrichment and alert decisions, as plain functions with no AWS imports.
+
+The handler applies them per record and per batch; producers, local mode and tests call them directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lambdas.schemas import PASS_MARK, Event, format_timestamp
+
+ALERTING_LOG_LEVELS = frozenset({"ERROR", "CRITICAL"})
+# SNS limits: subject up to 100 characters; messages are kept well under the 256 KiB message size.
+SUBJECT_LIMIT = 100
+MESSAGE_LIMIT = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a record sits in the stream."""
+
+    shard_id: str
+    sequence_number: str
+    arrival: datetime
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A message for a person, sent to the alerts topic once per `alert_id` however often its batch is retried.
+
+    `kind` is high_temperature | error_burst | student_notification; `attributes` become SNS message attributes
+    (subscribers filter on them, e.g. kind or channel).
+    """
+
+    alert_id: str
+    kind: str
+    subject: str
+    message: str
+    attributes: dict[str, str]
+
+
+@dataclass
+class Thresholds:
+    high_temperature_c: float
+    error_burst_count: int
+    error_burst_window_seconds: int
+
+
+# -- enrichment ---------------------------------------------------------------------------------------------------
+
+
+def enrich(event: Event, position: Position, now: datetime) -> dict[str, Any]:
+    """The event as the processor sees it: normalised fields plus where and when it was read, and derived values."""
+    record = event.to_record()
+    record["ingested_at"] = format_timestamp(position.arrival)
+    record["processed_at"] = format_timestamp(now)
+    record["shard_id"] = position.shard_id
+    record["sequence_number"] = position.sequence_number
+    record["lag_ms"] = lag_ms(event, now)
+    if event.family == "sensor":
+        record["heat_index_c"] = round(heat_index_c(event.fields["temperature"], event.fields["humidity"]), 2)
+    elif event.family == "student" and event.fields["event_type"] == "grade_posted":
+        record["passed"] = event.fields["grade"] >= PASS_MARK
+    return record
+
+
+def lag_ms(event: Event, now: datetime) -> float:
+    """Milliseconds from the event's own timestamp to `now` (negative when the producer's clock runs ahead)."""
+    return (now - event.timestamp) / timedelta(milliseconds=1)
+
+
+def heat_index_c(temperature_c: float, humidity: float) -> float:
+    """Apparent temperature (US National Weather Service heat index: Steadman's simple form, the Rothfusz
+    regression above 80 °F with its low- and high-humidity adjustments), in °C."""
+    t = temperature_c * 9 / 5 + 32
+    simple = 0.5 * (t + 61.0 + (t - 68.0) * 1.2 + humidity * 0.094)
+    if (simple + t) / 2 < 80:
+        return (simple - 32) * 5 / 9
+    hi = (
+        -42.379
+        + 2.04901523 * t
+        + 10.14333127 * humidity
+        - 0.22475541 * t * humidity
+        - 0.00683783 * t * t
+        - 0.05481717 * humidity * humidity
+        + 0.00122874 * t * t * humidity
+        + 0.00085282 * t * humidity * humidity
+        - 0.00000199 * t * t * humidity * humidity
+    )
+    if humidity < 13 and 80 <= t <= 112:
+        hi -= ((13 - humidity) / 4) * math.sqrt((17 - abs(t - 95)) / 17)
+    elif humidity > 85 and 80 <= t <= 87:
+        hi += ((humidity - 85) / 10) * ((87 - t) / 5)
+    return (hi - 32) * 5 / 9
+
+
+# -- alerts -------------------------------------------------------------------------------------------------------
+
+
+def temperature_alert(event: Event, threshold_c: float) -> Alert | None:
+    """An alert when a sensor reads above the threshold (strictly: exactly the threshold is normal)."""
+    if event.family != "sensor" or event.fields["temperature"] <= threshold_c:
+        return None
+    f = event.fields
+    when = format_timestamp(event.timestamp)
+    heat = heat_index_c(f["temperature"], f["humidity"])
+    message = "\n".join(
+        [
+            f"Sensor {f['sensor_id']} at {f['location']} reported {f['temperature']:.1f} °C at {when} (UTC),",
+            f"above the alert threshold of {threshold_c:g} °C by {f['temperature'] - threshold_c:.1f} °C.",
+            "",
+            f"Humidity: {f['humidity']:.0f} %   Feels like (heat index): {heat:.1f} °C",
+            f"Event id: {event.event_id}",
+            "",
+            "Check the sensor's surroundings (cooling, sunlight, equipment nearby). You receive one message per "
+            "reading above the threshold.",
+        ]
+    )
+    return Alert(
+        alert_id=f"temperature#{event.event_id}",
+        kind="high_temperature",
+        subject=_subject(f"High temperature: {f['temperature']:.1f} °C at {f['location']} ({f['sensor_id']})"),
+        message=message,
+        attributes={"kind": "high_temperature", "family": "sensor", "sensor_id": _attribute(f["sensor_id"])},
+    )
+
+
+def student_notification(event: Event) -> Alert | None:
+    """A notification for the student on every grade_posted, and on any student event that names a channel."""
+    if event.family != "student":
+        return None
+    f = event.fields
+    event_type = f["event_type"]
+    if event_type != "grade_posted" and f["channel"] is None:
+        return None
+    channel = f["channel"] or "email"
+    course = f" in {f['course_id']}" if f["course_id"] else ""
+    when = format_timestamp(event.timestamp)
+    if event_type == "grade_posted":
+        outcome = "passed" if f["grade"] >= PASS_MARK else f"below the pass mark of {PASS_MARK:g}"
+        subject = f"New grade{course}: {f['grade']:g}"
+        body = [f"Hello {f['student_id']},", "", f"A grade of {f['grade']:g}/100 was posted{course} ({outcome})."]
+    else:
+        subject = f"{_EVENT_TITLES[event_type]}{course}"
+        body = [f"Hello {f['student_id']},", "", f"{_EVENT_TITLES[event_type]}{course} at {when} (UTC)."]
+    if channel == "sms":
+        # An SMS is one short line; the e-mail form adds context and the reference.
+        message = " ".join(line for line in body[2:] if line)
+    else:
+        message = "\n".join([*body, "", f"Time: {when} (UTC)", f"Reference: {event.event_id}"])
+    return Alert(
+        alert_id=f"notification#{event.event_id}",
+        kind="student_notification",
+        subject=_subject(subject),
+        message=message,
+        attributes={
+            "kind": "student_notification",
+            "family": "student",
+            "student_id": _attribute(f["student_id"]),
+            "channel": channel,
+            "event_type": event_type,
+        },
+    )
+
+
+_EVENT_TITLES = {
+    "login": "New sign-in to your account",
+    "logout": "You signed out",
+    "assignment_submitted": "Assignment received",
+    "course_enrolled": "Enrolment confirmed",
+    "grade_posted": "New grade",
+}
+
+
+@dataclass(frozen=True)
+class BurstKey:
+    """An ERROR/CRITICAL burst window: one service, one tumbling window of the configured length."""
+
+    service: str
+    window_start: datetime
+
+    @property
+    def store_key(self) -> str:
+        return f"errors#{self.service}#{format_timestamp(self.window_start)}"
+
+
+def burst_window(event: Event, window_seconds: int) -> BurstKey | None:
+    """The error-burst window an event counts in, or None if it is not an ERROR/CRITICAL log."""
+    if event.family != "log" or event.fields["level"] not in ALERTING_LOG_LEVELS:
+        return None
+    epoch = event.timestamp.timestamp()
+    start = datetime.fromtimestamp(epoch - epoch % window_seconds, UTC)
+    return BurstKey(service=event.fields["service"], window_start=start)
+
+
+def burst_alert(key: BurstKey, count: int, thresholds: Thresholds, sample_messages: Iterable[str]) -> Alert:
+    """The alert for a window whose ERROR/CRITICAL count reached the threshold (`count` is at least that)."""
+    end = key.window_start + timedelta(seconds=thresholds.error_burst_window_seconds)
+    samples = [f"  - {message[:300]}" for message in list(sample_messages)[:5]]
+    message = "\n".join(
+        [
+            f"Service {key.service} logged at least {count} ERROR/CRITICAL lines between "
+            f"{format_timestamp(key.window_start)} and {format_timestamp(end)} (UTC);",
+            f"the alert threshold is {thresholds.error_burst_count} within {thresholds.error_burst_window_seconds} s.",
+            "",
+            "Recent messages:",
+            *samples,
+            "",
+            "Query system_logs in Athena (saved queries in the workgroup) for the full picture.",
+        ]
+    )
+    return Alert(
+        alert_id=f"burst#{key.store_key}",
+        kind="error_burst",
+        subject=_subject(f"Error burst: {key.service}, {count}+ errors in {thresholds.error_burst_window_seconds} s"),
+        message=message,
+        attributes={"kind": "error_burst", "family": "log", "service": _attribute(key.service)},
+    )
+
+
+def _subject(text: str) -> str:
+    # SNS rejects subjects with line breaks or over 100 characters.
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SUBJECT_LIMIT else flat[: SUBJECT_LIMIT - 1] + "…"
+
+
+def _attribute(value: str) -> str:
+    return value[:256]
