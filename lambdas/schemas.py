@@ -263,6 +263,8 @@ def _timestamp(record: dict[str, Any], now: datetime) -> datetime:
         raise InvalidEventError(f"timestamp is not ISO-8601: {value[:60]!r}", "timestamp") from None
     # A naive timestamp (the lab producer's datetime.now().isoformat()) is taken as UTC.
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    # Millisecond precision, the precision of the normalised string form (format_timestamp).
+    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     if moment < EARLIEST_TIMESTAMP:
         raise InvalidEventError(f"timestamp {value[:60]!r} is before {EARLIEST_TIMESTAMP:%Y-%m-%d}", "timestamp")
     if moment > now + MAX_CLOCK_SKEW:

@@ -37,10 +37,12 @@ def kinesis_record(
     }
 
 
-def kinesis_event(payloads: list[bytes | dict[str, Any]], arrival: float = 1_790_000_000.0) -> dict[str, Any]:
+def kinesis_event(
+    payloads: list[bytes | dict[str, Any]], arrival: float = 1_790_000_000.0, first_index: int = 0
+) -> dict[str, Any]:
     """An event whose records carry these payloads (dicts are JSON-encoded), in order."""
     records = []
-    for index, payload in enumerate(payloads):
+    for index, payload in enumerate(payloads, start=first_index):
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode("utf-8")
         records.append(kinesis_record(data, index, arrival=arrival))
     return {"Records": records}

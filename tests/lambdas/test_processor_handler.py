@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from lambdas import quarantine
@@ -155,9 +155,7 @@ def test_lab_shape_record_is_processed_as_a_sensor_reading(aws, context):
 
 def test_offset_timestamp_is_reported_in_utc(aws, context):
     reading = sensor(33.0)
-    reading["timestamp"] = (
-        (NOW - timedelta(minutes=1)).astimezone(__import__("datetime").timezone(timedelta(hours=-5))).isoformat()
-    )
+    reading["timestamp"] = (NOW - timedelta(minutes=1)).astimezone(timezone(timedelta(hours=-5))).isoformat()
     handler(kinesis_event([reading]), context)
     [alert] = aws.received_alerts()
     assert format_timestamp(NOW - timedelta(minutes=1)) in alert["Message"]
