@@ -77,7 +77,7 @@ def read_objects(bodies: Iterable[bytes]) -> list[dict[str, Any]]:
     records = []
     for body in bodies:
         text = gzip.decompress(body).decode("utf-8") if body[:2] == b"\x1f\x8b" else body.decode("utf-8")
-        for line in text.splitlines():
+        for line in text.split("\n"):
             if not line.strip():
                 continue
             record = json.loads(line)

@@ -133,7 +133,7 @@ class MetricsSink:
     def put_emf_output(self, text: str) -> list[str]:
         """Publish the EMF lines of a handler's output; return its other lines (the logs)."""
         data, logs = [], []
-        for line in text.splitlines():
+        for line in text.split("\n"):
             metric_data = emf_metric_data(line) if line.startswith("{") else []
             if metric_data:
                 data += metric_data

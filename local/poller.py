@@ -310,7 +310,7 @@ class KinesisEventSourceMapping:
             output = ""
         duration_ms = (time.monotonic() - started) * 1000
         self.stats.invocations += 1
-        logs = self._metrics.put_emf_output(output) if self._metrics else output.splitlines()
+        logs = self._metrics.put_emf_output(output) if self._metrics else output.split("\n")
         for line in logs:
             self._log(line)
         self._publish_invocation_metrics(records, duration_ms, error is not None)

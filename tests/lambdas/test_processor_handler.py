@@ -129,7 +129,7 @@ def test_error_burst_alerts_once_per_service_and_window(aws, context):
 def test_metrics_are_flushed_once_per_invocation(aws, context, capsys):
     payloads = [sensor(21.0), sensor(35.0), b"{}", new_event("log", source="t", level="INFO", service="a", message="m")]
     handler(kinesis_event(payloads), context)
-    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    documents = [json.loads(line) for line in capsys.readouterr().out.split("\n") if '"_aws"' in line]
     metric_docs = [d for d in documents if "SensorRecords" in d or "InvalidRecords" in d]
     assert len(metric_docs) == 1
     [doc] = metric_docs

@@ -21,7 +21,7 @@ _batch_numbers = itertools.count()
 
 
 def _metric_documents(output: str) -> list[dict]:
-    return [json.loads(line) for line in output.splitlines() if '"_aws"' in line and INVALID_RECORDS in line]
+    return [json.loads(line) for line in output.split("\n") if '"_aws"' in line and INVALID_RECORDS in line]
 
 
 batches = st.lists(payloads, min_size=1, max_size=25).flatmap(
