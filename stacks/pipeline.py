@@ -20,6 +20,7 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from athena_queries import saved_queries
+from lambdas.processor import metric_names
 from stacks.analytics import AnalyticsWorkgroup, AnalyticsWorkgroupProps
 from stacks.catalog import LakeCatalog, LakeCatalogProps
 from stacks.delivery import LakeDelivery, LakeDeliveryProps
@@ -230,12 +231,22 @@ class MonitoringStack(cdk.Stack):
                                 namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map=service, statistic="Sum"
                             )
                             for name in (
-                                "SensorRecords",
-                                "StudentRecords",
-                                "LogRecords",
-                                "InvalidRecords",
-                                "AlertsPublished",
+                                *metric_names.FAMILY_RECORDS.values(),
+                                metric_names.INVALID_RECORDS,
+                                metric_names.ALERTS_PUBLISHED,
+                                metric_names.RECORDS_RETRIED,
                             )
+                        ),
+                    ),
+                    (
+                        "End-to-end lag, event time to processing (ms)",
+                        (
+                            cloudwatch.Metric(
+                                namespace=METRICS_NAMESPACE,
+                                metric_name=metric_names.END_TO_END_LAG,
+                                dimensions_map=service,
+                                statistic="Maximum",
+                            ),
                         ),
                     ),
                 ),

@@ -22,13 +22,14 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from lambdas.processor import metric_names
 from stacks.lambda_code import ARCHITECTURE, RUNTIME, lambda_code, powertools_layer
 from stacks.nag import suppress
 from streamlake import lake
 
 HANDLER = "lambdas.processor.handler.handler"
-SERVICE_NAME = "processor"
-METRICS_NAMESPACE = "Streamlake"
+SERVICE_NAME = metric_names.SERVICE
+METRICS_NAMESPACE = metric_names.NAMESPACE
 MEMORY_MB = 512
 TIMEOUT = Duration.seconds(60)
 DLQ_RETENTION = Duration.days(14)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lambdas.processor import metric_names
 from streamlake.config import Config
 
 # Resource kinds an alarm can watch, with the CloudWatch dimension naming them.
@@ -22,10 +23,10 @@ DIMENSION_OF_RESOURCE: dict[str, str] = {
 STATISTICS = ("Sum", "Maximum", "Minimum", "Average", "SampleCount")
 COMPARISONS = ("GreaterThanOrEqualToThreshold", "GreaterThanThreshold")
 
-# Namespace and names of the processor's own EMF metrics (the handler emits them under this namespace).
-PROCESSOR_NAMESPACE = "Streamlake"
-PROCESSOR_SERVICE = "processor"
-INVALID_RECORDS_METRIC = "InvalidRecords"
+# The processor's own EMF metrics: names shared with the handler (lambdas/processor/metric_names.py).
+PROCESSOR_NAMESPACE = metric_names.NAMESPACE
+PROCESSOR_SERVICE = metric_names.SERVICE
+INVALID_RECORDS_METRIC = metric_names.INVALID_RECORDS
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import json
 
 from aws_cdk.assertions import Match
 
+from lambdas.processor import metric_names
 from streamlake.alarms import alarm_specs
 from tests.infra.helpers import imported, only
 
@@ -124,6 +125,12 @@ def test_dashboard_shows_every_alarm_and_the_traffic(synth):
     alarm_ids = monitoring.find_resources("AWS::CloudWatch::Alarm")
     for alarm_id in alarm_ids:
         assert alarm_id in body, f"alarm {alarm_id} missing from the dashboard"
-    for metric in ("IncomingRecords", "IteratorAge", "InvalidRecords", "AlertsPublished"):
-        assert metric in body
+    processor_metrics = (
+        *metric_names.FAMILY_RECORDS.values(),
+        metric_names.INVALID_RECORDS,
+        metric_names.ALERTS_PUBLISHED,
+        metric_names.END_TO_END_LAG,
+    )
+    for metric in ("IncomingRecords", "IteratorAge", *processor_metrics):
+        assert f'\\"{metric}\\"' in body, f"{metric} missing from the dashboard"
     monitoring.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardBody": Match.any_value()})
