@@ -156,7 +156,7 @@ def decode(data: bytes | str) -> dict[str, Any]:
     if not text.strip():
         raise InvalidEventError("empty record")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidEventError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except _NonFiniteNumberError as exc:
@@ -217,6 +217,10 @@ class _NonFiniteNumberError(ValueError):
 
 def _reject_constant(constant: str) -> Any:
     raise _NonFiniteNumberError(constant)
+
+
+# One decoder for every record: json.loads with an option builds a new decoder per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _json_type(value: Any) -> str:

@@ -23,7 +23,6 @@ from lambdas.processor.rules import Alert, BurstKey
 
 SNS_BATCH = 10
 DYNAMODB_GET_BATCH = 100
-DYNAMODB_WRITE_BATCH = 25
 PUBLISH_WORKERS = 8
 # De-duplication records outlive every retry of a batch: the event source gives up after max record age (<= 7 d).
 DEDUP_TTL_SECONDS = 8 * 24 * 3600
@@ -66,20 +65,23 @@ class AlertSender:
         unique = list({alert.alert_id: alert for alert in alerts}.values())
         if not unique:
             return report
-        try:
-            already_sent = self._already_sent([alert.alert_id for alert in unique])
-        except Exception as error:  # noqa: BLE001 - any failure here means: send nothing, retry the records
-            report.failed = {alert.alert_id: f"de-duplication lookup failed: {error}" for alert in unique}
-            return report
-        report.duplicates = [alert.alert_id for alert in unique if alert.alert_id in already_sent]
-        to_send = [alert for alert in unique if alert.alert_id not in already_sent]
-
-        chunks = list(_chunks(to_send, SNS_BATCH))
-        with ThreadPoolExecutor(max_workers=min(PUBLISH_WORKERS, max(1, len(chunks)))) as pool:
-            for published, failed in pool.map(self._publish, chunks):
+        expiration = str(int(now or time.time()) + DEDUP_TTL_SECONDS)
+        with ThreadPoolExecutor(max_workers=PUBLISH_WORKERS) as pool:
+            try:
+                already_sent: set[str] = set().union(
+                    *pool.map(self._already_sent, _chunks([alert.alert_id for alert in unique], DYNAMODB_GET_BATCH))
+                )
+            except Exception as error:  # noqa: BLE001 - any failure here means: send nothing, retry the records
+                report.failed = {alert.alert_id: f"de-duplication lookup failed: {error}" for alert in unique}
+                return report
+            report.duplicates = [alert.alert_id for alert in unique if alert.alert_id in already_sent]
+            to_send = [alert for alert in unique if alert.alert_id not in already_sent]
+            # Each worker publishes 10 alerts and records those SNS accepted, so no sequential tail remains.
+            for published, failed in pool.map(
+                lambda chunk: self._publish(chunk, expiration), _chunks(to_send, SNS_BATCH)
+            ):
                 report.published += published
                 report.failed.update(failed)
-        self._record_sent(report.published, now or time.time())
         return report
 
     def _already_sent(self, alert_ids: list[str]) -> set[str]:
@@ -103,7 +105,7 @@ class AlertSender:
                 raise RuntimeError("DynamoDB left keys unprocessed after retries")
         return sent
 
-    def _publish(self, chunk: Sequence[Alert]) -> tuple[list[str], dict[str, str]]:
+    def _publish(self, chunk: Sequence[Alert], expiration: str) -> tuple[list[str], dict[str, str]]:
         entries = {f"a{i}": alert for i, alert in enumerate(chunk)}
         try:
             response = self.sns.publish_batch(
@@ -127,26 +129,27 @@ class AlertSender:
             entries[item["Id"]].alert_id: f"SNS {item.get('Code', 'error')}: {item.get('Message', '')}".strip()
             for item in response.get("Failed", [])
         }
+        if published:
+            self._record_sent(published, expiration)
         return published, failed
 
-    def _record_sent(self, alert_ids: list[str], now: float) -> None:
-        expiration = str(int(now) + DEDUP_TTL_SECONDS)
-        for chunk in _chunks(alert_ids, DYNAMODB_WRITE_BATCH):
-            request: dict[str, Any] = {
-                self._table: [
-                    {"PutRequest": {"Item": {"id": {"S": i}, "status": {"S": "SENT"}, "expiration": {"N": expiration}}}}
-                    for i in chunk
-                ]
-            }
-            for attempt in range(UNPROCESSED_RETRIES + 1):
-                try:
-                    response = self.dynamodb.batch_write_item(RequestItems=request)
-                except Exception:  # noqa: BLE001 - the alerts went out; failing the records would resend them
-                    break
-                request = response.get("UnprocessedItems") or {}
-                if not request:
-                    break
-                time.sleep(0.05 * 2**attempt)
+    def _record_sent(self, alert_ids: list[str], expiration: str) -> None:
+        # At most 10 ids (one SNS batch), within BatchWriteItem's 25.
+        request: dict[str, Any] = {
+            self._table: [
+                {"PutRequest": {"Item": {"id": {"S": i}, "status": {"S": "SENT"}, "expiration": {"N": expiration}}}}
+                for i in alert_ids
+            ]
+        }
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            try:
+                response = self.dynamodb.batch_write_item(RequestItems=request)
+            except Exception:  # noqa: BLE001 - the alerts went out; failing the records would resend them
+                return
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                return
+            time.sleep(0.05 * 2**attempt)
 
 
 class BurstCounter:
