@@ -219,8 +219,8 @@ def main() -> None:
     with moto_process() as endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         os.environ.update(provision())
-        from local.poller import LambdaContext
         from lambdas.processor.handler import handler
+        from local.poller import LambdaContext
 
         context = LambdaContext(function_name="bench", invoked_function_arn="arn:aws:lambda:us-east-1:1:function:b")
         devnull = open(os.devnull, "w")  # noqa: SIM115 - the handler's JSON logs and EMF would swamp the output
