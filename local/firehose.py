@@ -5,9 +5,10 @@ processor), buffers until `buffer_seconds` have passed since the oldest buffered
 are buffered, then for each buffer:
 
 - backs every source record up, byte for byte, as GZIP JSON lines under raw/ (S3 backup mode "Enabled");
-- works out each record's family the way the jq partitioning query does (streamlake.lake.family_of); a record
-  that is not JSON, or not an object, goes to errors/partitioning-failed/;
-- converts the rest to the Glue schema of `all_events` the way the OpenX JSON SerDe does (numbers into double
+- hands the buffer to the same transformation function Firehose invokes (lambdas.transform.handler, with the
+  event and response shapes of a Firehose data transformation): records it returns `ProcessingFailed` go to
+  errors/processing-failed/ unchanged; the others come back normalised with their family as partitioning key;
+- converts those to the Glue schema of `all_events` the way the OpenX JSON SerDe does (numbers into double
   columns, scalars into string columns); a record that does not fit goes to errors/format-conversion-failed/;
 - writes one Snappy Parquet object per family under processed/family=<f>/year=/month=/day=/hour=/, the hour being
   that of the oldest record in the object ("Firehose uses the approximate arrival timestamp of the oldest record
@@ -38,10 +39,13 @@ from typing import Any
 
 import duckdb
 
+from lambdas.transform.handler import handler as transform_handler
 from local.metrics import MetricsSink, metric_datum
 from local.poller import CheckpointStore
 from streamlake import lake
 
+# Firehose's own text for records a transformation marked ProcessingFailed (the processor's quarantine has reasons).
+_PROCESSING_FAILED = "The record was marked as ProcessingFailed by the Lambda function."
 _DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "int": "INTEGER", "bigint": "BIGINT", "boolean": "BOOLEAN"}
 
 
@@ -156,6 +160,7 @@ class FirehoseDeliverer:
         self._oldest_buffered_at: float | None = None
         self._lock = threading.Lock()
         self._columns = lake.table_columns(None)
+        self._transformation = transform_handler
         self.stats = DeliveryStats()
 
     def run(self, stop: threading.Event, idle_sleep: float = 0.1) -> None:
@@ -249,15 +254,15 @@ class FirehoseDeliverer:
 
         rows_by_family: dict[str, list[tuple[_Buffered, dict[str, Any]]]] = {}
         errors: dict[str, list[dict[str, Any]]] = {}
-        for item in buffered:
-            try:
-                record = _strict_json(item.data)
-                family = lake.family_of(record)
-            except ValueError as error:  # includes UnicodeDecodeError and JSONDecodeError
-                errors.setdefault("partitioning-failed", []).append(
-                    _error_record(item, "DynamicPartitioning.MetadataExtractionFailed", str(error), now)
+        transformed = self._transform(buffered)
+        for item, output in zip(buffered, transformed, strict=True):
+            if output["result"] != "Ok":
+                errors.setdefault("processing-failed", []).append(
+                    _error_record(item, "Lambda.ProcessingFailed", _PROCESSING_FAILED, now)
                 )
                 continue
+            record = _strict_json(base64.b64decode(output["data"]))
+            family = output["metadata"]["partitionKeys"][lake.FAMILY_PARTITION_KEY]
             try:
                 row = to_row(record, self._columns)
             except ConversionError as error:
@@ -292,6 +297,34 @@ class FirehoseDeliverer:
                 ]
             )
         return keys
+
+    def _transform(self, buffered: list[_Buffered]) -> list[dict[str, Any]]:
+        """Invoke the transformation with Firehose's event shape; its records, in order (checked by recordId)."""
+        event = {
+            "invocationId": str(uuid.uuid4()),
+            "deliveryStreamArn": f"arn:aws:firehose:us-east-1:123456789012:deliverystream/{self._name}",
+            "sourceKinesisStreamArn": f"arn:aws:kinesis:us-east-1:123456789012:stream/{self._stream_name}",
+            "region": "us-east-1",
+            "records": [
+                {
+                    "recordId": f"{i:08d}",
+                    "approximateArrivalTimestamp": int(item.arrival.timestamp() * 1000),
+                    "data": base64.b64encode(item.data).decode("ascii"),
+                    "kinesisRecordMetadata": {
+                        "shardId": item.shard_id,
+                        "partitionKey": "",
+                        "approximateArrivalTimestamp": int(item.arrival.timestamp() * 1000),
+                        "sequenceNumber": item.sequence_number,
+                        "subsequenceNumber": "",
+                    },
+                }
+                for i, item in enumerate(buffered)
+            ],
+        }
+        records = self._transformation(event, None)["records"]
+        if [r["recordId"] for r in records] != [r["recordId"] for r in event["records"]]:
+            raise RuntimeError("the transformation did not return every record once, in order")
+        return records
 
     def _put(self, prefix: str, body: bytes, extension: str) -> str:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d-%H-%M-%S")

@@ -1,27 +1,36 @@
 """Firehose delivery from the Kinesis stream into the lake.
 
-Records are partitioned by family (jq over the record) and hour of arrival, converted to Parquet with the schema of
-the Glue `all_events` table, and written under processed/. Every source record is also kept as GZIP JSON under
-raw/ (S3 backup), and what cannot be partitioned or converted goes to errors/<error type>/. Layout: streamlake.lake.
+A transformation Lambda (lambdas/transform) validates and normalises each record against the event contract and
+returns its family as the partitioning key; valid records are partitioned by family and hour of arrival, converted
+to Parquet with the schema of the Glue `all_events` table, and written under processed/. Every source record is also
+kept as GZIP JSON under raw/ (S3 backup); what the transformation rejects or Firehose cannot convert goes to
+errors/<error type>/. Layout: streamlake.lake.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Size
+from aws_cdk import Aws, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.lambda_code import ARCHITECTURE, RUNTIME, lambda_code
 from stacks.nag import suppress
 from streamlake import lake
 
 MIN_BUFFER_SECONDS, MAX_BUFFER_SECONDS = 60, 900
 MIN_BUFFER_MIB, MAX_BUFFER_MIB = 64, 128
+TRANSFORM_HANDLER = "lambdas.transform.handler.handler"
+# Firehose buffers up to 3 MiB for one transformation call (the largest it allows), at most 60 s: small enough to
+# add little latency, big enough to amortise the invocation.
+TRANSFORM_BUFFER = Size.mebibytes(3)
+TRANSFORM_INTERVAL = Duration.seconds(60)
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,7 @@ class LakeDeliveryProps:
 
 
 class LakeDelivery(Construct):
-    """Attributes: `delivery_stream`, `log_group`."""
+    """Attributes: `delivery_stream`, `transform_function`, `log_group`."""
 
     def __init__(self, scope: Construct, construct_id: str, props: LakeDeliveryProps) -> None:
         super().__init__(scope, construct_id)
@@ -53,6 +62,24 @@ class LakeDelivery(Construct):
             "Logs",
             retention=logs.RetentionDays.ONE_MONTH,
             removal_policy=RemovalPolicy.RETAIN if props.retain_logs else RemovalPolicy.DESTROY,
+        )
+        transform_logs = logs.LogGroup(
+            self,
+            "TransformLogs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.RETAIN if props.retain_logs else RemovalPolicy.DESTROY,
+        )
+        self.transform_function = lambda_.Function(
+            self,
+            "Transform",
+            description="streamlake: validate and normalise records for the lake (Firehose transformation)",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=TRANSFORM_HANDLER,
+            code=lambda_code(),
+            memory_size=256,
+            timeout=Duration.minutes(1),
+            log_group=transform_logs,
         )
         buffering = {
             "buffering_interval": Duration.seconds(props.buffer_seconds),
@@ -64,7 +91,11 @@ class LakeDelivery(Construct):
             error_output_prefix=lake.FIREHOSE_ERROR_PREFIX,
             file_extension=lake.PARQUET_EXTENSION,
             dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True, retry_duration=Duration.minutes(5)),
-            processors=[firehose.MetadataExtractionProcessor.jq16({"family": lake.FAMILY_JQ})],
+            processors=[
+                firehose.LambdaFunctionProcessor(
+                    self.transform_function, buffer_size=TRANSFORM_BUFFER, buffer_interval=TRANSFORM_INTERVAL, retries=3
+                )
+            ],
             data_format_conversion=firehose.DataFormatConversionProps(
                 schema_configuration=firehose.SchemaConfiguration.from_cfn_table(props.schema_table, region=Aws.REGION),
                 input_format=firehose.OpenXJsonInputFormat(lowercase_column_names=False),
@@ -88,6 +119,13 @@ class LakeDelivery(Construct):
             "DeliveryStream",
             source=firehose.KinesisStreamSource(props.stream),
             destination=destination,
+        )
+        suppress(
+            self.delivery_stream,
+            "AwsSolutions-IAM5",
+            "Firehose may invoke the transformation function's versions: lambda:InvokeFunction on <function ARN>:* "
+            "of this one function, as the CDK grant writes it.",
+            applies_to=[f"Resource::<{Stack.of(self).get_logical_id(self.transform_function.node.default_child)}.Arn>:*"],
         )
         suppress(
             self.delivery_stream,

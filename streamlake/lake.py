@@ -4,8 +4,8 @@ The deployed Firehose (stacks/delivery.py), the Glue tables (stacks/catalog.py) 
 their paths from this module, so what is written is what the tables' partition projection reads.
 
     raw/          exact source records, GZIP JSON lines (Firehose S3 backup), kept for replay and audit
-    processed/    records converted to Parquet, partitioned by family and hour of arrival (Glue tables)
-    errors/       records Firehose could not partition or convert, with the error type in the path
+    processed/    valid records, normalised and converted to Parquet, partitioned by family and hour of arrival (Glue)
+    errors/       records Firehose's transformation rejected (processing-failed/) or it could not convert
     quarantine/   records the processor Lambda rejected, with the reason, shard and sequence number
 """
 
@@ -22,41 +22,22 @@ QUARANTINE_PREFIX = "quarantine/"
 
 PARQUET_EXTENSION = ".parquet"
 
-# Records whose family is missing default to sensor (the bare lab shape); anything else unknown is kept apart.
-DEFAULT_FAMILY = "sensor"
-UNKNOWN_FAMILY = "unknown"
-PARTITION_FAMILIES: tuple[str, ...] = (*FAMILIES, UNKNOWN_FAMILY)
+# Every record in processed/ passed the event contract (the Firehose transformation, lambdas/transform), so the
+# family partitions are exactly the contract's families.
+PARTITION_FAMILIES: tuple[str, ...] = FAMILIES
+# The Firehose transformation Lambda returns each record's family as this dynamic partitioning key.
+FAMILY_PARTITION_KEY = "family"
 
 # Hour-of-arrival partitions, Hive style so Athena, DuckDB and Spark all recognise them.
 TIME_PARTITION_KEYS: tuple[str, ...] = ("year", "month", "day", "hour")
 _FIREHOSE_TIME = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
 FIRST_PARTITION_YEAR = 2024
 
-# Firehose dynamic partitioning key, in jq 1.6. Mirrors `family_of` below.
-FAMILY_JQ = (
-    f'(.family // "{DEFAULT_FAMILY}") as $f | '
-    f'if ({" or ".join(f"$f == {chr(34)}{f}{chr(34)}" for f in FAMILIES)}) then $f else "{UNKNOWN_FAMILY}" end'
+FIREHOSE_PROCESSED_PREFIX = (
+    f"{PROCESSED_PREFIX}family=!{{partitionKeyFromLambda:{FAMILY_PARTITION_KEY}}}/{_FIREHOSE_TIME}"
 )
-
-FIREHOSE_PROCESSED_PREFIX = f"{PROCESSED_PREFIX}family=!{{partitionKeyFromQuery:family}}/{_FIREHOSE_TIME}"
 FIREHOSE_RAW_PREFIX = f"{RAW_PREFIX}{_FIREHOSE_TIME}"
 FIREHOSE_ERROR_PREFIX = f"{ERRORS_PREFIX}!{{firehose:error-output-type}}/{_FIREHOSE_TIME}"
-
-
-def family_of(record: object) -> str:
-    """The partition a decoded JSON record goes to: the same decision as FAMILY_JQ, including its errors.
-
-    jq's `.family` fails on strings, numbers, booleans and arrays (ValueError here, Firehose's errors/ prefix),
-    yields null for a JSON null, and `//` replaces both null and false with the default.
-    """
-    if record is None:
-        return DEFAULT_FAMILY
-    if not isinstance(record, dict):
-        raise ValueError(f'cannot index {type(record).__name__} with "family"')
-    family = record.get("family")
-    if family is None or family is False:
-        family = DEFAULT_FAMILY
-    return family if isinstance(family, str) and family in FAMILIES else UNKNOWN_FAMILY
 
 
 def table_prefix(family: str) -> str:

@@ -45,11 +45,13 @@ def test_firehose_partitions_by_family_and_hour_and_converts_to_parquet(synth):
     assert dest["ErrorOutputPrefix"] == lake.FIREHOSE_ERROR_PREFIX
     assert dest["FileExtension"] == lake.PARQUET_EXTENSION
     assert dest["DynamicPartitioningConfiguration"]["Enabled"] is True
-    processors = dest["ProcessingConfiguration"]["Processors"]
-    extraction = next(p for p in processors if p["Type"] == "MetadataExtraction")
-    params = {p["ParameterName"]: p["ParameterValue"] for p in extraction["Parameters"]}
-    assert params["JsonParsingEngine"] == "JQ-1.6"
-    assert lake.FAMILY_JQ in params["MetadataExtractionQuery"]
+    assert "partitionKeyFromLambda:family" in dest["Prefix"]
+    [processor] = dest["ProcessingConfiguration"]["Processors"]
+    assert processor["Type"] == "Lambda"
+    params = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
+    transform_id, _ = only(t, "AWS::Lambda::Function", {"Handler": "lambdas.transform.handler.handler"})
+    assert params["LambdaArn"] == {"Fn::GetAtt": [transform_id, "Arn"]}
+    assert params["BufferSizeInMBs"] == "3"
     conversion = dest["DataFormatConversionConfiguration"]
     assert conversion["Enabled"] is True
     assert "OpenXJsonSerDe" in conversion["InputFormatConfiguration"]["Deserializer"]

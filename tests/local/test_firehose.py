@@ -20,7 +20,7 @@ STREAM, BUCKET = "events", "lake"
 
 GOOD = [
     {
-        "event_id": "e1",
+        "event_id": "6f1d1c1e-2b7a-4f43-9a55-0d5b1e6c0a01",
         "family": "sensor",
         "timestamp": "2026-11-24T10:00:00Z",
         "sensor_id": "s-1",
@@ -28,45 +28,42 @@ GOOD = [
         "humidity": 40,
         "location": "Aula 1",
     },
+    # The bare lab shape, with a local-time offset: normalised to UTC, family and event_id filled in.
     {
         "sensor_id": "lab-7",
         "temperature": 31,
         "humidity": 55.5,
-        "timestamp": "2026-11-24T10:00:01Z",
+        "timestamp": "2026-11-24T05:00:01-05:00",
         "location": "Laboratório",
     },
     {
-        "event_id": "e3",
+        "event_id": "6f1d1c1e-2b7a-4f43-9a55-0d5b1e6c0a03",
         "family": "student",
         "timestamp": "2026-11-24T10:00:02Z",
         "student_id": "st-9",
         "event_type": "grade_posted",
         "course_id": "MAT101",
-        "grade": "8.5",
+        "grade": 85,
     },
     {
-        "event_id": "e4",
+        "event_id": "6f1d1c1e-2b7a-4f43-9a55-0d5b1e6c0a04",
         "family": "log",
         "timestamp": "2026-11-24T10:00:03Z",
-        "level": "ERROR",
+        "level": "error",
         "service": "api",
         "message": "boom",
         "host": "h1",
         "extra": {"ignored": True},
     },
-    {"event_id": "e5", "family": "telemetry", "timestamp": "2026-11-24T10:00:04Z"},
 ]
-# jq cannot parse these or index them with .family (NaN is not JSON).
-NOT_PARTITIONABLE = [
+# The transformation rejects these (the processor quarantines them with the reason).
+INVALID = [
     b"not json at all",
     b"[1, 2, 3]",
-    b'"a string"',
     b"\xff\xfe",
     b'{"family": "sensor", "sensor_id": "s-3", "temperature": NaN}',
-]
-NOT_CONVERTIBLE = [
     json.dumps({"family": "sensor", "sensor_id": "s-2", "temperature": "hot", "humidity": 1}).encode(),
-    json.dumps({"family": "student", "student_id": "x", "grade": [1]}).encode(),
+    json.dumps({"event_id": "e5", "family": "telemetry", "timestamp": "2026-11-24T10:00:04Z"}).encode(),
 ]
 
 
@@ -107,7 +104,7 @@ def keys(s3, prefix: str) -> list[str]:
 
 def test_every_record_is_backed_up_raw_and_each_family_lands_as_parquet(aws, tmp_path):
     kinesis, s3 = aws
-    payloads = [json.dumps(r, ensure_ascii=False).encode() for r in GOOD] + NOT_PARTITIONABLE + NOT_CONVERTIBLE
+    payloads = [json.dumps(r, ensure_ascii=False).encode() for r in GOOD] + INVALID
     put_all(kinesis, payloads)
     firehose = deliverer(aws, tmp_path)
     firehose.poll()
@@ -126,10 +123,15 @@ def test_every_record_is_backed_up_raw_and_each_family_lands_as_parquet(aws, tmp
         f"ORDER BY sensor_id"
     ).fetchall()
     assert [row[:4] for row in sensors] == [("lab-7", 31.0, 55.5, "Laboratório"), ("s-1", 21.5, 40.0, "Aula 1")]
+    assert sensors[0][4] == "2026-11-24T10:00:01.000Z"
     student = con.execute(
         f"SELECT student_id, grade FROM read_parquet('{lake_dir}/processed/family=student/**/*.parquet')"
     ).fetchall()
-    assert student == [("st-9", 8.5)]
+    assert student == [("st-9", 85.0)]
+    [(level,)] = con.execute(
+        f"SELECT level FROM read_parquet('{lake_dir}/processed/family=log/**/*.parquet')"
+    ).fetchall()
+    assert level == "ERROR"
     log_columns = [
         c[0]
         for c in con.execute(
@@ -138,12 +140,13 @@ def test_every_record_is_backed_up_raw_and_each_family_lands_as_parquet(aws, tmp
         ).fetchall()
     ]
     assert log_columns == [name for name, _ in lake.table_columns(None)]
-    assert keys(s3, "processed/family=unknown/"), "an unknown family is kept apart, not dropped"
+    families = {key.split("/")[1] for key in keys(s3, lake.PROCESSED_PREFIX)}
+    assert families == {"family=sensor", "family=student", "family=log"}, "invalid records never reach the tables"
 
 
-def test_records_that_cannot_be_partitioned_or_converted_go_to_errors_with_the_reason(aws, tmp_path):
+def test_records_the_transformation_rejects_go_to_errors_unchanged(aws, tmp_path):
     kinesis, s3 = aws
-    put_all(kinesis, NOT_PARTITIONABLE + NOT_CONVERTIBLE)
+    put_all(kinesis, INVALID)
     firehose = deliverer(aws, tmp_path)
     firehose.poll()
     firehose.flush()
@@ -152,14 +155,11 @@ def test_records_that_cannot_be_partitioned_or_converted_go_to_errors_with_the_r
         error_type = key.split("/")[1]
         lines = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode().splitlines()
         by_type[error_type] = [json.loads(line) for line in lines]
-    assert [base64.b64decode(r["rawData"]) for r in by_type["partitioning-failed"]] == NOT_PARTITIONABLE
-    assert [base64.b64decode(r["rawData"]) for r in by_type["format-conversion-failed"]] == NOT_CONVERTIBLE
-    reasons = [r["errorMessage"] for r in by_type["format-conversion-failed"]]
-    assert "temperature" in reasons[0] and "'hot'" in reasons[0]
-    assert "grade" in reasons[1]
-    assert "NaN is not valid JSON" in by_type["partitioning-failed"][-1]["errorMessage"]
+    assert set(by_type) == {"processing-failed"}
+    assert [base64.b64decode(r["rawData"]) for r in by_type["processing-failed"]] == INVALID
+    assert {r["errorCode"] for r in by_type["processing-failed"]} == {"Lambda.ProcessingFailed"}
     assert all(r["sequenceNumber"] and r["arrivalTimestamp"] for rs in by_type.values() for r in rs)
-    assert firehose.stats.records_failed == len(NOT_PARTITIONABLE + NOT_CONVERTIBLE)
+    assert firehose.stats.records_failed == len(INVALID)
     assert firehose.stats.records_delivered == 0
 
 
