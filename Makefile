@@ -34,11 +34,12 @@ test: install lint
 synth: install
 	npx cdk synth --quiet
 
-demo: synth
-	$(BIN)/python -m stacks.summary cdk.out
+# ARGS passes flags through, e.g. `make demo ARGS=--continuous` (see `python -m local demo --help`).
+demo: install
+	$(BIN)/python -m local demo $(ARGS)
 
 bench: $(VENV)/.installed
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf cdk.out .pytest_cache .ruff_cache .hypothesis
+	rm -rf cdk.out run .pytest_cache .ruff_cache .hypothesis

@@ -42,6 +42,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     _common(demo)
     demo.add_argument("--records", type=int, default=600, help="records the producer sends (default 600)")
     demo.add_argument("--continuous", action="store_true", help="keep producing until Ctrl-C")
+    demo.add_argument("--rate", type=float, default=None, help="records/s (default: 200; 5 with --continuous)")
+    demo.add_argument("--seed", type=int, default=7, help="seed of the generated data (default 7)")
     return parser.parse_args(argv)
 
 
