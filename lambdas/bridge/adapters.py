@@ -38,7 +38,14 @@ _PERMANENT_ERRORS = frozenset(
 
 
 class KinesisWriteError(RuntimeError):
-    """Records could not be written; raised so the caller does not commit the Kafka offsets of the batch."""
+    """Records could not be written; raised so the caller does not commit the Kafka offsets of the batch.
+
+    `permanent` is True when retrying cannot help (missing stream, no permission), so a long-running caller stops.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,9 @@ class KinesisWriter:
                 code = exc.response.get("Error", {}).get("Code", "ClientError")
                 message = exc.response.get("Error", {}).get("Message", "")
                 if code in _PERMANENT_ERRORS:
-                    raise KinesisWriteError(f"PutRecords to {self.stream_name} failed: {code}: {message}") from exc
+                    raise KinesisWriteError(
+                        f"PutRecords to {self.stream_name} failed: {code}: {message}", permanent=True
+                    ) from exc
                 report.error_codes[code] += len(pending)
                 last_problem = f"{code}: {message}"
                 continue

@@ -36,6 +36,29 @@ def lambda_context() -> LambdaContext:
     return LambdaContext()
 
 
+def read_stream(kinesis: Any, stream: str) -> list[dict[str, Any]]:
+    """Every record on the stream (all shards), decoded, with its partition key under `_partition_key`."""
+    records = []
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            response = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            for record in response["Records"]:
+                records.append({**json.loads(record["Data"]), "_partition_key": record["PartitionKey"]})
+            if not response["Records"]:
+                break
+            iterator = response.get("NextShardIterator")
+    return records
+
+
+def read_quarantine(s3: Any, bucket: str) -> list[dict[str, Any]]:
+    """Every message the bridge quarantined in `bucket`, once per position."""
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix="quarantine/stage=bridge/")
+    return read_objects(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listing.get("Contents", []))
+
+
 class Lake:
     """Read side of moto's stream and bucket."""
 
@@ -44,25 +67,10 @@ class Lake:
         self.s3 = boto3.client("s3")
 
     def stream_records(self, stream: str = STREAM) -> list[dict[str, Any]]:
-        """Every record on the stream (all shards), decoded, with its partition key under `_partition_key`."""
-        records = []
-        for shard in self.kinesis.list_shards(StreamName=stream)["Shards"]:
-            iterator = self.kinesis.get_shard_iterator(
-                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            while iterator:
-                response = self.kinesis.get_records(ShardIterator=iterator, Limit=10_000)
-                for record in response["Records"]:
-                    records.append({**json.loads(record["Data"]), "_partition_key": record["PartitionKey"]})
-                if not response["Records"]:
-                    break
-                iterator = response.get("NextShardIterator")
-        return records
+        return read_stream(self.kinesis, stream)
 
     def quarantined(self) -> list[dict[str, Any]]:
-        listing = self.s3.list_objects_v2(Bucket=BUCKET, Prefix="quarantine/stage=bridge/")
-        bodies = [self.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listing.get("Contents", [])]
-        return read_objects(bodies)
+        return read_quarantine(self.s3, BUCKET)
 
 
 @pytest.fixture
