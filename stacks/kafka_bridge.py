@@ -19,6 +19,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from lambdas.bridge.mapping import DEFAULT_ROUTES, TOPIC_MAP_VARIABLE, routes_to_json
 from stacks.lambda_code import ARCHITECTURE, RUNTIME, lambda_code, powertools_layer
 from stacks.nag import suppress
 from streamlake import lake
@@ -86,6 +87,9 @@ class KafkaBridge(Construct):
             environment={
                 "STREAM_NAME": props.stream.stream_name,
                 "LAKE_BUCKET": props.lake_bucket.bucket_name,
+                # Topic -> event family (notificaciones: student events with a default e-mail channel). A topic
+                # outside the map is accepted only for messages that name their own family.
+                TOPIC_MAP_VARIABLE: routes_to_json({t: DEFAULT_ROUTES[t] for t in props.topics if t in DEFAULT_ROUTES}),
                 "POWERTOOLS_SERVICE_NAME": "kafka-bridge",
                 "POWERTOOLS_METRICS_NAMESPACE": "Streamlake",
             },

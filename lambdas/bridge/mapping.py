@@ -81,6 +81,18 @@ def parse_routes(text: str | None) -> dict[str, Route]:
     return routes
 
 
+def routes_to_json(routes: Mapping[str, Route]) -> str:
+    """The KAFKA_TOPIC_FAMILIES value for `routes` (what the CDK stack sets; `parse_routes` reads it back)."""
+    return json.dumps(
+        {
+            topic: {"family": r.family, "default_channel": r.default_channel} if r.default_channel else r.family
+            for topic, r in routes.items()
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
 @dataclass(frozen=True)
 class KafkaMessage:
     """One Kafka message as both bridges see it. `value` is None for a tombstone; `problem` is set when the

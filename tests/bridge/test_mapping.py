@@ -14,6 +14,7 @@ from lambdas.bridge.mapping import (
     kafka_event_id,
     messages_from_event,
     parse_routes,
+    routes_to_json,
     to_event,
 )
 from lambdas.bridge.wire import default_registry
@@ -119,3 +120,8 @@ def test_put_records_chunks_respect_entry_count_and_size():
     sizes = [sum(e.size for e in c) for c in chunks(big)]
     assert [len(c) for c in chunks(big)] == [5, 5, 1]
     assert max(sizes) <= MAX_BYTES_PER_CALL
+
+
+def test_routes_survive_the_environment_variable_round_trip():
+    routes = {**DEFAULT_ROUTES, "campus-logs": Route("log")}
+    assert parse_routes(routes_to_json(routes)) == routes

@@ -69,3 +69,14 @@ def test_templates_hold_secret_names_never_secret_values(synth_confluent):
     rendered = json.dumps([t.to_json() for t in synth_confluent.templates.values()])
     assert KAFKA_CONFLUENT["kafka_secret_name"] in rendered
     assert "SecretString" not in rendered and "password" not in rendered.lower()
+
+
+def test_bridge_gets_the_topic_family_map_it_parses_back_to_the_default_routes(synth_msk, synth_confluent):
+    from lambdas.bridge.mapping import DEFAULT_ROUTES, parse_routes
+
+    for synthesised in (synth_msk, synth_confluent):
+        t = synthesised.template(synthesised.pipeline.kafka_bridge)
+        _, fn = only(t, "AWS::Lambda::Function", {"Handler": BRIDGE})
+        variables = fn["Properties"]["Environment"]["Variables"]
+        assert parse_routes(variables["KAFKA_TOPIC_FAMILIES"]) == DEFAULT_ROUTES
+        assert {"STREAM_NAME", "LAKE_BUCKET"} <= set(variables)
