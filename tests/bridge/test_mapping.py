@@ -125,3 +125,24 @@ def test_put_records_chunks_respect_entry_count_and_size():
 def test_routes_survive_the_environment_variable_round_trip():
     routes = {**DEFAULT_ROUTES, "campus-logs": Route("log")}
     assert parse_routes(routes_to_json(routes)) == routes
+
+
+def test_unreachable_kinesis_is_retried_then_reported_without_being_mistaken_for_permanent():
+    import boto3
+    from botocore.config import Config
+
+    from lambdas.bridge.adapters import KinesisWriteError, KinesisWriter
+    from local.moto_server import free_port
+
+    client = boto3.client(
+        "kinesis",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    writer = KinesisWriter(client, "events", max_attempts=3, base_delay=0.001)
+    with pytest.raises(KinesisWriteError, match="1 of 1 records not written to events after 3 attempts") as caught:
+        writer.put([Entry(b"{}", "k")])
+    assert caught.value.permanent is False
