@@ -181,6 +181,14 @@ class FirehoseDeliverer:
             self.flush()
         return fetched > 0
 
+    def discard_buffer(self) -> int:
+        """Forget what is buffered without writing or checkpointing it (a crash); returns how many records."""
+        with self._lock:
+            dropped = len(self._buffer)
+            self._buffer, self._buffered_bytes, self._oldest_buffered_at = [], 0, None
+            self.stats.records_in -= dropped  # they will be read again
+            return dropped
+
     def flush(self) -> list[str]:
         """Deliver the buffer now. Returns the keys written."""
         with self._lock:

@@ -100,7 +100,14 @@ class MotoServer:
         return self.endpoint
 
     def stop(self) -> None:
+        """Stop serving and forget every resource: moto keeps state in this process, and a stopped server's state
+        must not leak into the next one (a second stack in the same process would find the old stream's records)."""
+        from moto.core.base_backend import BackendDict
+        from moto.core.model_instances import reset_model_data
+
         self._server.stop()
+        BackendDict.reset()
+        reset_model_data()
 
 
 @contextmanager

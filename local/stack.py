@@ -88,7 +88,14 @@ class LocalStack:
         self.resources = provision(self.config, session)
         (self.run_dir / "resources.json").write_text(self.resources.to_json())
         (self.run_dir / "endpoint.json").write_text(json.dumps({"endpoint_url": self.endpoint.url, "region": REGION}))
+        self.start_runners()
+        return self
 
+    def start_runners(self) -> None:
+        """Start the processor poller, Firehose deliverer, alarm evaluator and mailbox, each resuming from the
+        checkpoints in the run directory (what a Lambda or Firehose restart does on AWS; the stream persists)."""
+        self._stop = threading.Event()
+        previous_stats = (self.poller.stats, self.firehose.stats) if self.poller and self.firehose else None
         metrics = MetricsSink(self.clients["cloudwatch"])
         handler = self._load_handler()
         processor_log = _LineLog(self.run_dir / "logs" / "processor.log")
@@ -134,18 +141,29 @@ class LocalStack:
                 self.resources.ops_topic_arn: self.config.ops_emails or ("ops@localhost",),
             },
         )
-        self._spawn("processor", lambda: self.poller.run(self._stop))
-        self._spawn("firehose", lambda: self.firehose.run(self._stop))
+        if previous_stats is not None:
+            # Counters are the run's, not one runner's: a restarted runner resumes from its checkpoint.
+            self.poller.stats, self.firehose.stats = previous_stats
+        stop = self._stop
+        self._spawn("processor", lambda: self.poller.run(stop))
+        self._spawn("firehose", lambda: self.firehose.run(stop))
         self._spawn("alarms", self._run_alarms)
-        self._spawn("mailbox", lambda: self.mailbox.run(self._stop))
-        return self
+        self._spawn("mailbox", lambda: self.mailbox.run(stop))
 
-    def stop(self) -> None:
-        """Stop the runners (the deliverer writes what it buffered, the mailbox delivers what is queued)."""
+    def stop_runners(self, *, kill: bool = False) -> None:
+        """Stop the runners. Normally Firehose writes what it buffered; `kill=True` drops its buffer unwritten (a
+        crash), so a restart must re-read those records from its checkpoint."""
+        if kill:
+            self.firehose.discard_buffer()
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=60)
         self._threads.clear()
+
+    def stop(self) -> None:
+        """Stop the runners (the deliverer writes what it buffered, the mailbox delivers what is queued)."""
+        if self._threads:
+            self.stop_runners()
         if self._server:
             self._server.stop()
             self._server = None
@@ -202,7 +220,8 @@ class LocalStack:
     def _run_alarms(self) -> None:
         sqs, cloudwatch_sink = self.clients["sqs"], MetricsSink(self.clients["cloudwatch"])
         queue_name = self.resources.resource_names()["queue"]
-        while not self._stop.wait(self.options.alarm_interval_seconds):
+        stop = self._stop
+        while not stop.wait(self.options.alarm_interval_seconds):
             # SQS publishes queue depth as a service metric; locally it is sampled here.
             depth = sqs.get_queue_attributes(
                 QueueUrl=self.resources.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
@@ -225,7 +244,11 @@ class LocalStack:
         self._output = HandlerOutput.install()
         self._set_environment(self.resources.processor_environment(self.config))
         module_name, _, attribute = self.options.handler.rpartition(".")
-        return getattr(importlib.import_module(module_name), attribute)
+        module = importlib.import_module(module_name)
+        new_environment = getattr(module, "new_execution_environment", None)
+        if new_environment is not None:
+            new_environment()
+        return getattr(module, attribute)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         def guarded() -> None:

@@ -47,6 +47,16 @@ def get_effects() -> Effects:
     return _effects
 
 
+def new_execution_environment() -> None:
+    """Forget cached settings and AWS clients, as a fresh Lambda execution environment starts without them.
+
+    Local mode calls this when a stack starts, so a second local stack in one process gets its own endpoint.
+    """
+    global _effects
+    _effects = None
+    get_settings.cache_clear()
+
+
 class StreamBatchProcessor(BatchProcessor):
     """Powertools' Kinesis BatchProcessor plus the batch's side effects, run once after every record was processed.
 

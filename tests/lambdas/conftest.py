@@ -78,15 +78,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv("ALERTS_TOPIC_ARN", topic_arn)
         monkeypatch.setenv("LAKE_BUCKET", "lake")
         monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
-        from lambdas.processor import handler as processor_handler
-        from lambdas.processor.settings import get_settings
+        from lambdas.processor.handler import new_execution_environment
 
-        # Settings and clients are per container; each test is a fresh container.
-        get_settings.cache_clear()
-        processor_handler._effects = None
+        # Settings and clients belong to an execution environment; each test gets a fresh one.
+        new_execution_environment()
         yield Aws(s3, sns, sqs, dynamodb, "lake", topic_arn, "idempotency", inbox_url)
-        get_settings.cache_clear()
-        processor_handler._effects = None
+        new_execution_environment()
 
 
 @pytest.fixture
