@@ -175,14 +175,17 @@ class AwsClients:
         from botocore.config import Config
 
         config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30)
-        session = boto3.session.Session(region_name=settings.region)
-        if session.region_name is None:
+        session = boto3.session.Session(region_name=settings.region or None)
+        if not session.region_name:
             raise BridgeError("no AWS region: give --region or set AWS_REGION")
 
         def client(service: str) -> Any:
             return session.client(service, endpoint_url=settings.endpoint_url, config=config)
 
-        return cls(kinesis=client("kinesis"), s3=client("s3"), cloudwatch=client("cloudwatch"))
+        try:
+            return cls(kinesis=client("kinesis"), s3=client("s3"), cloudwatch=client("cloudwatch"))
+        except ValueError as exc:  # botocore's "Invalid endpoint: ..."
+            raise BridgeError(f"{exc} (check --endpoint-url and --region)") from None
 
 
 def check_stream(kinesis: Any, settings: BridgeSettings) -> None:
@@ -544,6 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s kafka_bridge %(levelname)s %(message)s", stream=sys.stderr
     )
+    # botocore announces where it found credentials at INFO: noise on every start.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: Any) -> None:
