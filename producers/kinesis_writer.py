@@ -255,15 +255,15 @@ class ShardPacer:
 
     def acquire(self, records: int, size: int) -> None:
         """Block until the stream can take `records` records of `size` bytes in total, then spend them."""
-        while True:
-            now = self.clock.now()
-            delay = max(self.records.delay(records, now), self.bytes.delay(size, now))
-            if delay <= 0:
-                self.records.take(records, now)
-                self.bytes.take(size, now)
-                return
+        now = self.clock.now()
+        delay = max(self.records.delay(records, now), self.bytes.delay(size, now))
+        if delay > 0:
+            # The wait is computed exactly, so one sleep is enough; re-checking would only chase float rounding.
             self.waited += delay
             self.clock.sleep(delay)
+            now = self.clock.now()
+        self.records.take(records, now)
+        self.bytes.take(size, now)
 
 
 # ---------------------------------------------------------------------------------------------------------------

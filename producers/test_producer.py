@@ -298,6 +298,10 @@ def produce(
         on_ack=acknowledged,
         **({"max_attempts": max_attempts} if max_attempts is not None else {}),
     )
+    if progress is not None:
+        pacing = f"paced to {shards} shard(s)" if pace else "not paced"
+        speed = f"{rate:g} records/s" if rate else "as fast as allowed"
+        progress.message(f"sending to stream {stream} ({pacing}, {speed}); Ctrl-C stops after a flush")
     interval = 1.0 / rate if rate else 0.0
     started = clock.now()
     next_at = started
@@ -314,13 +318,14 @@ def produce(
                     break
                 # Keep to the schedule, but after a stall do not burst more than MAX_PACING_BACKLOG_S of records.
                 next_at = max(next_at + interval, clock.now() - MAX_PACING_BACKLOG_S)
+            # Counted before add(): once handed over, a record is either acknowledged or in the failure file.
+            summary.generated += 1
             if records is not None:
                 data, key, event_id = next(source)
                 writer.add(data, key, event_id)
             else:
                 record: GeneratedRecord = source.next()
                 writer.add(record.data, record.key, record.event_id, meta=record)
-            summary.generated += 1
             if progress is not None:
                 progress.update(writer.stats.sent, writer.stats.failed, writer.stats.retries, writer.buffered)
         if stop.is_set() and progress is not None and writer.buffered:
