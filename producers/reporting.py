@@ -5,6 +5,7 @@ Shared by the Kinesis and the Kafka producer so both look and stop the same way.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import signal
@@ -43,7 +44,9 @@ class SentRecord:
                 "malformed": self.malformed,
                 **self.position,
                 "latency_ms": round(self.latency * 1000, 3),
+                # readable copy; data_base64 is exact (deliberately malformed records may not be UTF-8)
                 "data": self.data.decode("utf-8", errors="replace"),
+                "data_base64": base64.b64encode(self.data).decode("ascii"),
             },
             ensure_ascii=False,
         )

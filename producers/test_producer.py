@@ -47,6 +47,7 @@ from typing import Any, TextIO  # noqa: E402
 from producers.generators import EventGenerator, GeneratedRecord  # noqa: E402
 from producers.kinesis_writer import (  # noqa: E402
     DEFAULT_LINGER,
+    DEFAULT_MAX_ATTEMPTS,
     NO_CREDENTIALS_MESSAGE,
     Ack,
     Clock,
@@ -90,7 +91,9 @@ def make_client(service: str, endpoint_url: str | None = None, region: str | Non
     kwargs: dict[str, Any] = {}
     if endpoint_url and session.get_credentials() is None:
         kwargs.update(aws_access_key_id="testing", aws_secret_access_key="testing")
-    region = region or session.region_name or (LOCAL_REGION if _local_endpoint(endpoint_url) else None)
+    # AWS_REGION is what Lambda and most tools set; boto3 itself only reads AWS_DEFAULT_REGION and the profile.
+    region = region or session.region_name or os.environ.get("AWS_REGION")
+    region = region or (LOCAL_REGION if _local_endpoint(endpoint_url) else None)
     if region is None:
         raise ProducerError("no AWS region: pass --region (e.g. --region us-east-1) or set AWS_REGION")
     config = BotoConfig(connect_timeout=5, read_timeout=30, retries={"total_max_attempts": 1}, max_pool_connections=4)
@@ -125,8 +128,9 @@ def explain_setup_error(exc: Exception, client: Any, stream: str, endpoint_url: 
             return ProducerError(
                 f"cannot reach {endpoint_url}: is local mode running (`python -m local up`)? check --endpoint-url"
             )
+        service = client.meta.service_model.service_id
         return ProducerError(
-            f"cannot reach Kinesis at {_where(client, None)}: check --region (for example us-east-1) and the network"
+            f"cannot reach {service} at {_where(client, None)}: check --region (for example us-east-1) and the network"
         )
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -470,6 +474,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_LINGER,
         help=f"seconds a record may wait for a fuller batch (default {DEFAULT_LINGER:g})",
     )
+    tuning.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=DEFAULT_MAX_ATTEMPTS,
+        help=f"attempts per record before it goes to the failure file (default {DEFAULT_MAX_ATTEMPTS})",
+    )
     tuning.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(pace=True)
     args = parser.parse_args(argv)
@@ -513,6 +523,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
                 strict_order=args.strict_order,
                 pace=args.pace,
                 linger=args.linger,
+                max_attempts=args.max_attempts,
                 failure_path=args.failures_file,
                 keep_records=False,
                 records=replay,
