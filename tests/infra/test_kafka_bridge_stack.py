@@ -80,3 +80,30 @@ def test_bridge_gets_the_topic_family_map_it_parses_back_to_the_default_routes(s
         variables = fn["Properties"]["Environment"]["Variables"]
         assert parse_routes(variables["KAFKA_TOPIC_FAMILIES"]) == DEFAULT_ROUTES
         assert {"STREAM_NAME", "LAKE_BUCKET"} <= set(variables)
+
+
+def test_event_sources_take_the_configured_batch_size_in_both_modes(synth_msk, synth_confluent):
+    for synthesised in (synth_msk, synth_confluent):
+        t = synthesised.template(synthesised.pipeline.kafka_bridge)
+        for mapping in t.find_resources("AWS::Lambda::EventSourceMapping").values():
+            assert mapping["Properties"]["BatchSize"] == synthesised.pipeline.config.kafka.batch_size
+            assert mapping["Properties"]["MaximumBatchingWindowInSeconds"] == 1
+
+
+def test_bridge_may_touch_only_the_stream_the_quarantine_prefix_and_the_secret(synth_confluent):
+    t = synth_confluent.template(synth_confluent.pipeline.kafka_bridge)
+    ingestion = synth_confluent.template(synth_confluent.pipeline.ingestion)
+    stream_arn = imported(ingestion, only(ingestion, "AWS::Kinesis::Stream")[0], "Arn")
+    for statement in function_statements(t, BRIDGE):
+        services = {action.split(":")[0] for action in as_list(statement["Action"])}
+        assert len(services) == 1, statement
+        service = services.pop()
+        resource = statement["Resource"]
+        if service == "kinesis":
+            assert resource == stream_arn
+        elif service == "s3":
+            assert json.dumps(resource).endswith('"/quarantine/*"]]}')
+        elif service == "secretsmanager":
+            assert json.dumps(resource).endswith(f':secret:{KAFKA_CONFLUENT["kafka_secret_name"]}-??????"]]}}')
+        else:
+            assert (service, resource) == ("xray", "*")  # X-Ray has no resource-level permissions
