@@ -34,6 +34,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,7 @@ class BridgeSettings:
     sasl_username: str | None = None
     sasl_password: str | None = field(default=None, repr=False)
     batch_size: int = 500
+    kinesis_max_attempts: int = 8
     poll_timeout: float = 0.5
     lag_interval: float = 30.0
     connect_timeout: float = 10.0
@@ -100,6 +102,8 @@ class BridgeSettings:
                 )
         if not 1 <= self.batch_size <= 10_000:
             raise BridgeError("batch size must be between 1 and 10000")
+        if self.kinesis_max_attempts < 1:
+            raise BridgeError("Kinesis max attempts must be at least 1")
 
     def consumer_config(self) -> dict[str, Any]:
         """librdkafka settings of the consumer (holds the password: never log it)."""
@@ -240,10 +244,11 @@ def run_bridge(
     clients = clients or AwsClients.create(settings)
     registry = registry or default_registry()
     check_stream(clients.kinesis, settings)
-    writer = KinesisWriter(clients.kinesis, settings.stream_name)
+    writer = KinesisWriter(clients.kinesis, settings.stream_name, max_attempts=settings.kinesis_max_attempts)
     quarantine = QuarantineWriter(clients.s3, settings.lake_bucket)
 
-    errors: list[str] = []
+    # The last few client errors (librdkafka reports connection failures here), for the unreachable-broker message.
+    errors: deque[str] = deque(maxlen=5)
     librdkafka_log = logging.getLogger("producers.kafka_bridge.librdkafka")
     consumer = Consumer(
         settings.consumer_config(),
@@ -301,13 +306,14 @@ def run_bridge(
     except KafkaException as exc:
         raise BridgeError(f"Kafka consumer failed: {exc.args[0].str() if exc.args else exc}") from None
     finally:
-        # Leaves the group at once, so a restarted or second bridge gets the partitions without waiting for the
-        # session to time out. Offsets were committed batch by batch; close() commits nothing (auto-commit is off).
+        # A dynamic member leaves the group here, so another bridge gets the partitions at once; a static member
+        # (instance_id) keeps them for its restart. Offsets were committed batch by batch; close() commits nothing
+        # (auto-commit is off).
         consumer.close()
     return stats
 
 
-def _check_broker(consumer: Any, settings: BridgeSettings, errors: list[str]) -> None:
+def _check_broker(consumer: Any, settings: BridgeSettings, errors: deque[str]) -> None:
     from confluent_kafka import KafkaException
 
     try:
@@ -493,6 +499,9 @@ def parse_args(argv: Sequence[str] | None = None, environ: dict[str, str] | None
         help='JSON {"username", "password"}; or set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD',
     )
     parser.add_argument("--batch-size", type=int, default=500, help="messages per PutRecords batch and commit")
+    parser.add_argument(
+        "--kinesis-max-attempts", type=int, default=8, help="PutRecords calls per chunk before the batch is retried"
+    )
     parser.add_argument("--lag-interval", type=float, default=30.0, help="seconds between lag metrics")
     parser.add_argument("--connect-timeout", type=float, default=10.0, help="seconds to wait for the broker")
     parser.add_argument("--session-timeout-ms", type=int, default=45_000)
@@ -534,6 +543,7 @@ def parse_args(argv: Sequence[str] | None = None, environ: dict[str, str] | None
         sasl_username=username,
         sasl_password=password,
         batch_size=args.batch_size,
+        kinesis_max_attempts=args.kinesis_max_attempts,
         lag_interval=args.lag_interval,
         connect_timeout=args.connect_timeout,
         session_timeout_ms=args.session_timeout_ms,

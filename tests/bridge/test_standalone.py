@@ -24,13 +24,14 @@ from local.kafka_broker import KafkaBroker
 from local.moto_server import FAKE_CREDENTIALS, REGION, free_port, running_moto
 from producers.kafka_bridge import (
     LAG_METRIC,
+    AwsClients,
     BridgeError,
     BridgeSettings,
     BridgeThread,
     load_secrets_file,
     parse_args,
 )
-from tests.bridge.conftest import read_quarantine, read_stream
+from tests.bridge.conftest import KinesisThrottle, read_quarantine, read_stream
 
 pytestmark = pytest.mark.slow
 
@@ -342,6 +343,29 @@ def test_restarted_bridge_resumes_from_the_committed_offsets(setup):
     assert again.stats.messages == 30
     records = read_stream(setup.kinesis, setup.stream)
     assert len(records) == len({r["source"] for r in records}) == 90
+
+
+def test_batch_kinesis_keeps_refusing_is_not_committed_until_it_is_written(setup):
+    # GIVEN Kinesis refuses every entry of the first two PutRecords calls (one whole attempt at the batch)
+    setup.produce(mixed_messages(setup, 30))
+    clients = AwsClients(kinesis=setup.client("kinesis"), s3=setup.s3, cloudwatch=setup.cloudwatch)
+    throttle = KinesisThrottle(clients.kinesis, lambda call, index, entry: call <= 2)
+    committed_while_refused: list[int] = []
+
+    # WHEN the bridge runs (batch size 30: all messages in one batch)
+    bridge = BridgeThread(setup.settings(batch_size=30, kinesis_max_attempts=2), clients=clients).start()
+    wait_for(lambda: bridge.stats.failed_attempts == 1 or not bridge.alive, 30, "the refused attempt")
+    committed_while_refused.append(sum(setup.committed().values()))
+    wait_for(lambda: bridge.stats.messages == 30 or not bridge.alive, 30, "the batch to be written")
+    bridge.stop()
+
+    # THEN nothing was committed while Kinesis refused the batch, and afterwards each message is there once
+    assert bridge.error is None
+    assert committed_while_refused == [0]
+    assert throttle.calls[:3] == [30, 30, 30]
+    assert sum(setup.committed().values()) == 30
+    records = read_stream(setup.kinesis, setup.stream)
+    assert len(records) == len({r["source"] for r in records}) == 30
 
 
 # --------------------------------------------------------------------------------------------------------------------
