@@ -90,7 +90,9 @@ def get_adapters() -> tuple[KinesisWriter, QuarantineWriter]:
     import boto3
     from botocore.config import Config
 
-    # Our writer retries failed entries itself; botocore's own retries stay for transport errors only.
+    # botocore retries whole calls (connection errors, throttled calls); KinesisWriter retries the entries a
+    # successful PutRecords refused. Should they outlast the function's timeout, the invocation fails like any other
+    # error and the event source delivers the batch again: still nothing committed that was not written.
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
     settings = get_settings()
     return (
