@@ -65,7 +65,7 @@ class Summary:
     target: str
     sent: int = 0
     failed: int = 0
-    retries: int = 0
+    retries: int | None = 0  # None when the client retries internally without telling (Kafka)
     throttled: int = 0
     generated: int = 0
     malformed_sent: int = 0
@@ -106,8 +106,9 @@ class Summary:
         )
         bad = f" ({self.malformed_sent} deliberately malformed)" if self.malformed_sent else ""
         lines = [
-            f"{self.target}: sent {self.sent}{bad}, failed {self.failed}, retries {self.retries} "
-            f"in {self.elapsed:.2f} s ({self.records_per_second:,.0f} records/s){latency}"
+            f"{self.target}: sent {self.sent}{bad}, failed {self.failed}"
+            + (f", retries {self.retries}" if self.retries is not None else "")
+            + f" in {self.elapsed:.2f} s ({self.records_per_second:,.0f} records/s){latency}"
         ]
         if self.interrupted:
             lines.append("stopped by Ctrl-C after flushing what was buffered")

@@ -207,7 +207,7 @@ def local_target(run_dir: Path) -> tuple[str, str, str]:
 
 def produce(
     stream: str | None = None,
-    count: int | None = DEFAULT_COUNT,
+    count: int | None = None,
     family: str = "sensor",
     rate: float | None = None,
     bad_ratio: float = 0.0,
@@ -232,7 +232,7 @@ def produce(
     on_sent: Callable[[SentRecord], None] | None = None,
     progress: Progress | None = None,
 ) -> Summary:
-    """Generate `count` records of `family` and write them to the Kinesis `stream`; return the Summary.
+    """Generate `count` records (default 100) of `family` and write them to the Kinesis `stream`; return the Summary.
 
     `continuous=True` runs until `stop` is set (or `count`, if given, is reached) at `rate` records/s (default 1).
     `rate=None` without `continuous` sends as fast as the shards allow. `spikes`/`error_bursts` force that many

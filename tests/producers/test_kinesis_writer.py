@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import threading
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -260,3 +262,25 @@ def test_a_failure_file_can_be_replayed(kinesis, stream, tmp_path):
     )
     assert replayed.sent == 30 and replayed.ok
     assert len(all_records(kinesis, stream)) == 30
+
+
+def test_a_continuous_run_stops_from_another_thread_and_flushes(kinesis, stream, tmp_path):
+    # GIVEN a continuous producer in a thread, as the demo runs it
+    stop = threading.Event()
+    result: dict[str, Any] = {}
+    worker = threading.Thread(
+        target=lambda: result.update(
+            summary=_produce(kinesis, stream, tmp_path, continuous=True, rate=200, linger=30, stop=stop, seed=1)
+        )
+    )
+    worker.start()
+    time.sleep(0.8)
+
+    # WHEN it is told to stop
+    stop.set()
+    worker.join(20)
+
+    # THEN it flushed what was buffered: everything generated arrived
+    summary = result["summary"]
+    assert summary.interrupted and summary.ok and 100 < summary.sent == summary.generated
+    assert len(all_records(kinesis, stream)) == summary.sent
