@@ -44,6 +44,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     demo.add_argument("--continuous", action="store_true", help="keep producing until Ctrl-C")
     demo.add_argument("--rate", type=float, default=None, help="records/s (default: 200; 5 with --continuous)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the generated data (default 7)")
+    demo.add_argument(
+        "--kafka",
+        action="store_true",
+        help="also run a local Kafka broker (SASL, as Confluent Cloud) and the Kafka bridge, and produce to its topics",
+    )
     return parser.parse_args(argv)
 
 

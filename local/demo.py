@@ -9,6 +9,9 @@
 4. stops cleanly — also on Ctrl-C — and leaves the run directory with logs, lake, mailbox and a summary.
 
 `--continuous` keeps producing (at `--rate`, default 5 records/s) until Ctrl-C, then shows steps 3-4.
+`--kafka` adds the Confluent Cloud path: a local Kafka broker (noida-db) with SASL authentication, the standalone
+Kafka bridge consuming `estudiante-eventos`, `sistema-logs` and `notificaciones` into the same stream, and the
+Kafka producer sending a mixed run to those topics.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import secrets
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,18 +65,23 @@ def run_demo(args: argparse.Namespace) -> int:
 
     _step(1, "starting the local stack")
     stack = LocalStack(config, LocalOptions(run_dir, buffer_seconds, args.port, alarm_interval_seconds=2.0))
+    kafka = KafkaPath(run_dir) if getattr(args, "kafka", False) else None
     interrupted = False
     summary: Any = None
     try:
         stack.start()
         _say(f"    AWS endpoint {stack.endpoint.url}, stream {stack.resources.stream_name}")
+        if kafka:
+            kafka.start(stack)
         _step(2, "producing events" + (" until Ctrl-C" if args.continuous else ""))
-        summary, interrupted = _produce(stack, args)
+        summary, interrupted = _produce(stack, args, kafka)
         _say(
             f"    producer: {summary.sent} sent ({summary.malformed_sent} malformed on purpose), "
             f"{summary.failed} failed, {summary.records_per_second:,.0f} records/s, "
             f"ack p50 {_ms(summary.p50_ms)} p99 {_ms(summary.p99_ms)}"
         )
+        if kafka:
+            kafka.finish()
         exit_status = _report(stack, summary, run_dir)
     except KeyboardInterrupt:
         interrupted = True
@@ -80,16 +90,91 @@ def run_demo(args: argparse.Namespace) -> int:
     finally:
         _say()
         _say("stopping: Firehose writes what it buffered, the mailbox delivers what is queued ...")
+        if kafka:
+            kafka.stop()
         stack.stop()
         _say(f"stopped cleanly. Everything from this run is in {run_dir}/ (logs/, lake/, mailbox.mbox, summary.json)")
     return 130 if interrupted and exit_status == 0 else exit_status
 
 
-def _produce(stack: LocalStack, args: argparse.Namespace) -> tuple[Any, bool]:
+class KafkaPath:
+    """A local broker with SASL (Confluent Cloud's authentication, without TLS), the standalone bridge on a thread,
+    and the Kafka producer's run: Kafka -> bridge -> the same stream."""
+
+    def __init__(self, run_dir: Path) -> None:
+        from local.kafka_broker import KafkaBroker
+
+        self.broker = KafkaBroker(run_dir / "kafka", log_path=run_dir / "logs" / "kafka-broker.log")
+        # The local broker accepts any SASL PLAIN credentials; a fresh random pair shows nothing is hard-coded.
+        self.username, self.password = "demo", secrets.token_urlsafe(16)
+        self.bridge: Any = None
+        self.summary: Any = None
+
+    def start(self, stack: LocalStack) -> None:
+        from producers.kafka_bridge import BridgeSettings, BridgeThread
+
+        self.broker.start()
+        self.bridge = BridgeThread(
+            BridgeSettings(
+                bootstrap_servers=self.broker.bootstrap_servers,
+                stream_name=stack.resources.stream_name,
+                lake_bucket=stack.resources.lake_bucket,
+                endpoint_url=stack.endpoint.url,
+                region=stack.clients["kinesis"].meta.region_name,
+                security_protocol="SASL_PLAINTEXT",
+                sasl_username=self.username,
+                sasl_password=self.password,
+                instance_id="local-demo-bridge",
+                session_timeout_ms=6000,
+                lag_interval=5,
+            )
+        ).start()
+        _say(f"    Kafka broker {self.broker.bootstrap_servers} (SASL PLAIN), bridge consuming into the stream")
+
+    def produce(self, args: argparse.Namespace, stop: threading.Event) -> None:
+        from producers.kafka_producer import produce_kafka
+
+        self.summary = produce_kafka(
+            count=None if args.continuous else max(1, args.records // 3),
+            family="mixed",
+            rate=args.rate or (CONTINUOUS_RATE if args.continuous else DEMO_RATE),
+            bad_ratio=0.03,
+            seed=args.seed + 1,
+            bootstrap_servers=self.broker.bootstrap_servers,
+            continuous=args.continuous,
+            security_protocol="SASL_PLAINTEXT",
+            environ={"KAFKA_API_KEY": self.username, "KAFKA_API_SECRET": self.password},
+            create_topics=True,
+            stop=stop,
+        )
+
+    def status(self) -> str:
+        s = self.bridge.stats
+        return f"kafka bridge: {s.messages} consumed, {s.written} to stream, {s.quarantined} quarantined"
+
+    def finish(self, timeout: float = 60.0) -> None:
+        """Wait until the bridge has consumed everything the Kafka producer sent."""
+        deadline = time.monotonic() + timeout
+        sent = self.summary.sent if self.summary else 0
+        while self.bridge.stats.messages < sent and time.monotonic() < deadline and self.bridge.error is None:
+            time.sleep(0.2)
+        _say(f"    kafka producer: {sent} sent; {self.status()}")
+
+    def stop(self) -> None:
+        if self.bridge is not None:
+            self.bridge.stop()
+        self.broker.stop()
+
+
+def _produce(stack: LocalStack, args: argparse.Namespace, kafka: KafkaPath | None = None) -> tuple[Any, bool]:
     from producers.test_producer import produce
 
     stop = threading.Event()
     result: dict[str, Any] = {}
+    kafka_thread = None
+    if kafka is not None:
+        kafka_thread = threading.Thread(target=kafka.produce, args=(args, stop), name="demo-kafka", daemon=True)
+        kafka_thread.start()
 
     def target() -> None:
         try:
@@ -115,14 +200,16 @@ def _produce(stack: LocalStack, args: argparse.Namespace) -> tuple[Any, bool]:
     producer.start()
     interrupted = False
     try:
-        while producer.is_alive():
+        while producer.is_alive() or (kafka_thread is not None and kafka_thread.is_alive()):
             producer.join(STATUS_INTERVAL)
-            _say("    " + _status(stack))
+            _say("    " + _status(stack) + (f" | {kafka.status()}" if kafka else ""))
     except KeyboardInterrupt:
         interrupted = True
-        _say("\n    Ctrl-C: the producer flushes what it buffered ...")
+        _say("\n    Ctrl-C: the producers flush what they buffered ...")
         stop.set()
         producer.join()
+        if kafka_thread is not None:
+            kafka_thread.join()
     if "error" in result:
         raise SystemExit(f"streamlake demo: the producer could not run: {result['error']}")
     return result["summary"], interrupted
@@ -156,7 +243,12 @@ def _report(stack: LocalStack, summary: Any, run_dir: Path) -> int:
 
     _step(6, "quarantine")
     quarantined = stack.quarantined()
-    _say(f"    {len(quarantined)} records quarantined by the processor ({summary.malformed_sent} sent malformed)")
+    from_kafka = sum(1 for r in quarantined if "topic" in r["position"])
+    _say(
+        f"    {len(quarantined) - from_kafka} records quarantined by the processor "
+        f"({summary.malformed_sent} sent malformed to the stream)"
+        + (f", {from_kafka} by the Kafka bridge" if from_kafka else "")
+    )
     for reason, count in Counter(r["reason"] for r in quarantined).most_common(5):
         _say(f"    {count:>4} x {reason}")
 
