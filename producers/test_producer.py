@@ -82,14 +82,15 @@ log = logging.getLogger("producers.test_producer")
 def make_client(service: str, endpoint_url: str | None = None, region: str | None = None) -> Any:
     """A boto3 client with short timeouts and no botocore retries (the writer retries what failed, not more).
 
-    With an endpoint URL (local mode) and no credentials configured, moto's dummy credentials are used.
+    With an endpoint URL (local mode: the argument or AWS_ENDPOINT_URL) and no credentials configured, moto's
+    dummy credentials are used.
     """
     import boto3
     from botocore.config import Config as BotoConfig
 
     session = boto3.session.Session()
     kwargs: dict[str, Any] = {}
-    if endpoint_url and session.get_credentials() is None:
+    if _local_endpoint(endpoint_url) and session.get_credentials() is None:
         kwargs.update(aws_access_key_id="testing", aws_secret_access_key="testing")
     # AWS_REGION is what Lambda and most tools set; boto3 itself only reads AWS_DEFAULT_REGION and the profile.
     region = region or session.region_name or os.environ.get("AWS_REGION")
