@@ -28,7 +28,7 @@ DEFAULT_TIMEOUT_SECONDS = 15 * 60.0
 PAGE_SIZE = 1000  # GetQueryResults' maximum
 
 _NO_CREDENTIALS = "no AWS credentials found: configure a profile (AWS_PROFILE) or run `aws sso login`"
-_NO_REGION = "no AWS region configured: set AWS_REGION or pass --region"
+_NO_REGION = "no AWS region configured: set AWS_DEFAULT_REGION or pass --region"
 _ERROR_CATEGORIES = {1: "system error", 2: "user error", 3: "other error"}
 
 
