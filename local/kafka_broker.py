@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,10 +33,22 @@ class KafkaBrokerError(RuntimeError):
 
 
 def noida_db_binary() -> str:
-    """Path of the `noida-db` launcher: next to this interpreter first (the venv), then on PATH."""
-    beside = Path(sys.executable).parent / "noida-db"
-    if beside.exists():
-        return str(beside)
+    """Path of the noida-db server binary.
+
+    The `noida-db` command pip installs is a Python wrapper that runs the binary as its child and SIGKILLs it when
+    interrupted, so the broker would never save its data; run the binary from the installed package directly.
+    Falls back to a `noida-db` on PATH (a standalone install is the binary itself).
+    """
+    try:
+        from importlib.resources import files
+
+        packaged = Path(str(files("noida_db").joinpath("noida-db")))
+    except ImportError:
+        packaged = None
+    if packaged is not None and packaged.is_file():
+        if not os.access(packaged, os.X_OK):
+            packaged.chmod(0o755)
+        return str(packaged)
     found = shutil.which("noida-db")
     if found is None:
         raise KafkaBrokerError("noida-db is not installed; run `make install` (it is in requirements-dev.txt)")

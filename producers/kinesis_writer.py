@@ -539,9 +539,12 @@ class KinesisWriter:
         try:
             self._send(batch)
         except KinesisWriteError as exc:
-            # Nothing can be written any more: account for every record we still hold, then stop.
+            # Nothing can be written any more: account for every record we still hold, then stop. The request
+            # in flight was refused (or already given up on), so its records did not arrive.
             self._broken = exc
-            self.abort(f"not written: {exc}")
+            inflight, self._inflight = self._inflight, []
+            self._fail(inflight, f"not written: {exc}", exc.code, None)
+            self.abort(str(exc))
             raise
         self._inflight = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -224,3 +225,38 @@ def test_progress_line_is_rewritten_in_place_on_a_terminal_and_silent_otherwise(
     quiet = Progress(log, enabled=False)
     quiet.update(10, 0, 0, 0)
     assert log.getvalue() == ""
+
+
+def test_a_terminal_gets_a_live_progress_line(moto, kinesis):
+    # GIVEN the producer attached to a (pseudo-)terminal
+    import pty
+
+    stream = create_stream(kinesis)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--endpoint-url", moto.url, "--stream", stream]
+        + ["--count", "300", "--rate", "300", "--no-shard-pacing"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=subprocess_env(moto),
+        cwd=ROOT,
+    )
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(30)
+    os.close(controller)
+
+    # THEN the status line was rewritten in place and cleared before the summary
+    text = output.decode()
+    assert process.returncode == 0
+    assert text.count("\rsent ") >= 2 and "/s" in text and "retries" in text
+    assert process.stdout is not None and "sent 300" in process.stdout.read().decode()

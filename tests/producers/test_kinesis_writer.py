@@ -246,6 +246,10 @@ def test_losing_the_endpoint_stops_the_writer_and_accounts_for_every_record(kine
 def test_a_missing_stream_mid_run_is_one_clear_error(kinesis, tmp_path):
     summary = _produce(kinesis, "deleted-stream", tmp_path, count=10, shards=1)
     assert summary.failed == 10 and "does not exist" in summary.error
+    lines = [json.loads(line) for line in (tmp_path / "failed.jsonl").read_text().splitlines()]
+    assert len(lines) == 10
+    assert all(line["reason"].startswith("not written: stream 'deleted-stream' does not exist") for line in lines)
+    assert {line["error_code"] for line in lines} == {"ResourceNotFoundException"}
 
 
 def test_a_failure_file_can_be_replayed(kinesis, stream, tmp_path):
