@@ -283,7 +283,7 @@ def test_cli_counts_deliveries_and_flushes_on_ctrl_c(broker, tmp_path):
         process.kill()
     assert process.returncode == 0, stderr
     summary = json.loads(stdout)
-    assert summary["interrupted"] and summary["failed"] == 0 and summary["sent"] >= 50
+    assert summary["interrupted"] and summary["failed"] == 0 and summary["sent"] > 0
     lines = [json.loads(line) for line in sent_file.read_text().splitlines()]
     assert len(lines) == summary["sent"] == summary["generated"]
     assert {line["topic"] for line in lines} <= {"estudiante-eventos", "notificaciones"}
