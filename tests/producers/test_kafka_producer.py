@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -167,18 +168,33 @@ def test_messages_the_broker_never_acknowledges_are_counted_failed_and_written_t
     assert all(line["reason"] and line["topic"] in {"estudiante-eventos", "notificaciones"} for line in lines)
 
 
-def test_a_message_refused_before_queueing_is_counted_failed(broker, tmp_path):
+def test_a_message_refused_before_queueing_is_counted_failed(broker, tmp_path, monkeypatch):
+    # GIVEN every third record larger than the producer's message.max.bytes
+    import producers.kafka_producer as kafka_producer
+
+    class Oversized(kafka_producer.EventGenerator):
+        def next(self) -> GeneratedRecord:
+            record = super().next()
+            self.made = getattr(self, "made", 0) + 1
+            if self.made % 3:
+                return record
+            return dataclasses.replace(record, data=record.data + b" " * 2_000)
+
+    monkeypatch.setattr(kafka_producer, "EventGenerator", Oversized)
+
     summary = produce_kafka(
         count=30,
         family="log",
-        bad_ratio=0.0,
         seed=2,
         bootstrap_servers=broker.bootstrap_servers,
         failure_path=tmp_path / "failed.jsonl",
-        settings={"message.max.bytes": 1000, "batch.size": 1000},
-        error_bursts=0,
+        settings={"message.max.bytes": 1000},
     )
-    assert summary.sent + summary.failed == 30
+
+    # THEN those are failed, with the reason, and the others delivered
+    assert summary.sent == 20 and summary.failed == 10
+    lines = [json.loads(line) for line in (tmp_path / "failed.jsonl").read_text().splitlines()]
+    assert len(lines) == 10 and {line["error_code"] for line in lines} == {"MSG_SIZE_TOO_LARGE"}
 
 
 def test_sasl_ssl_settings_for_confluent_cloud_come_from_the_environment():
