@@ -385,6 +385,7 @@ def produce_kafka(
     if progress is not None:
         speed = f"{rate:g} records/s" if rate else "as fast as the broker takes them"
         progress.message(f"producing to {', '.join(sorted(topics))} at {servers} ({speed}); Ctrl-C stops after a flush")
+        progress.restart()
     interval = 1.0 / rate if rate else 0.0
     started = time.monotonic()
     next_at = started

@@ -151,6 +151,10 @@ class Progress:
         self._started = time.monotonic()
         self._width = 0
 
+    def restart(self) -> None:
+        """Measure the displayed rate from now (call when sending starts, after connecting)."""
+        self._started = time.monotonic()
+
     def update(self, sent: int, failed: int, retries: int, buffered: int, force: bool = False) -> None:
         now = time.monotonic()
         elapsed = max(now - self._started, 1e-9)

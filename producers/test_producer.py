@@ -307,6 +307,7 @@ def produce(
         pacing = f"paced to {shards} shard(s)" if pace else "not paced"
         speed = f"{rate:g} records/s" if rate else "as fast as allowed"
         progress.message(f"sending to stream {stream} ({pacing}, {speed}); Ctrl-C stops after a flush")
+        progress.restart()
     interval = 1.0 / rate if rate else 0.0
     started = clock.now()
     next_at = started
