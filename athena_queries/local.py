@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,7 @@ class LocalRun:
     bytes_scanned: int
     elapsed_seconds: float
     duckdb_sql: str
+    files_read: dict[str, int] = field(default_factory=dict)  # path -> column-data bytes read (footer excluded)
 
 
 def check_supported(sql: str) -> exp.Expression:
@@ -129,14 +130,15 @@ def _view_sql(lake_dir: Path, family: str | None) -> str:
         return f"SELECT {', '.join(typed)} WHERE false"
     hive_types = ", ".join(f"'{k}': 'VARCHAR'" for k in partition_keys)
     # Files carry every family's columns (Firehose converts with all_events' schema); select the table's own, and
-    # cast so a column that is all NULL in one file still has the Glue type.
+    # cast so a column that is all NULL in one file still has the Glue type. Every file has that one schema, so no
+    # union_by_name: it would read every file's footer while binding, even in partitions the filter prunes.
     select = [f'CAST("{c}" AS {_DUCKDB_TYPES[t]}) AS "{c}"' for c, t in data_columns] + [
         f'"{k}"' for k in partition_keys
     ]
     quoted = pattern.replace("'", "''")
     return (
         f"SELECT {', '.join(select)} FROM read_parquet('{quoted}', hive_partitioning = true, "
-        f"hive_types = {{{hive_types}}}, union_by_name = true)"
+        f"hive_types = {{{hive_types}}})"
     )
 
 
@@ -148,6 +150,9 @@ def connect(lake_dir: Path, database: str | None = None) -> duckdb.DuckDBPyConne
     con = duckdb.connect()
     # Athena evaluates in UTC; DuckDB would use the machine's zone for TIMESTAMPTZ arithmetic and formatting.
     con.execute("SET TimeZone = 'UTC'")
+    # Athena reads from S3 on every query; DuckDB's in-memory cache of file blocks would hide repeated reads (the
+    # footers read while binding, earlier runs) from the bytes-scanned count.
+    con.execute("SET enable_external_file_cache = false")
     tables = [(FAMILY_TABLES[f], f) for f in FAMILIES] + [(ALL_EVENTS_TABLE, None)]
     schemas = ["main"] + ([database] if database and database != "main" else [])
     for schema in schemas:
@@ -160,44 +165,80 @@ def connect(lake_dir: Path, database: str | None = None) -> duckdb.DuckDBPyConne
 
 def run(sql: str, lake_dir: Path, database: str | None = None) -> LocalRun:
     """Run Trino `sql` on DuckDB over `lake_dir`; LocalQueryError (or UnsupportedConstructError) when it cannot."""
-    duckdb_sql = transpile(sql).rstrip().rstrip(";")
+    duckdb_sql = transpile(sql)
     if not lake_dir.is_dir():
         raise LocalQueryError(f"local lake directory {lake_dir} does not exist (start local mode or pass --lake-dir)")
     con = connect(lake_dir, database)
     try:
-        try:
-            described = con.execute(f"DESCRIBE {duckdb_sql}").fetchall()
-        except duckdb.Error as error:
-            raise LocalQueryError(f"DuckDB rejected the translated query: {_first_line(error)}") from None
-        # Fetching TIMESTAMPTZ into Python needs pytz; Athena's own results carry no zone either, so hand back UTC
-        # wall-clock timestamps (the session zone is UTC).
-        projections = [
-            f'CAST("{name}" AS TIMESTAMP) AS "{name}"' if kind.startswith("TIMESTAMP WITH TIME ZONE") else f'"{name}"'
-            for name, kind, *_ in described
-        ]
-        wrapped = f"SELECT {', '.join(projections)} FROM ({duckdb_sql}) AS q"
-        con.execute("CALL enable_logging('FileSystem')")
-        started = time.perf_counter()
-        try:
-            cursor = con.execute(wrapped)
-            rows = cursor.fetchall()
-        except duckdb.Error as error:
-            raise LocalQueryError(f"DuckDB failed running the query: {_first_line(error)}") from None
-        elapsed = time.perf_counter() - started
-        scanned = _bytes_read(con, lake_dir)
-        return LocalRun([d[0] for d in described], rows, scanned, elapsed, duckdb_sql)
+        return execute(con, duckdb_sql, lake_dir)
     finally:
         con.close()
 
 
-def _bytes_read(con: duckdb.DuckDBPyConnection, lake_dir: Path) -> int:
+def execute(con: duckdb.DuckDBPyConnection, duckdb_sql: str, data_root: Path) -> LocalRun:
+    """Run already-transpiled `duckdb_sql` on `con`, counting the bytes read from files under `data_root`.
+
+    Separate from run() so a benchmark can point the same tables at another layout (e.g. unpartitioned JSON).
+    """
+    duckdb_sql = duckdb_sql.rstrip().rstrip(";")
+    try:
+        described = con.execute(f"DESCRIBE {duckdb_sql}").fetchall()
+    except duckdb.Error as error:
+        raise LocalQueryError(f"DuckDB rejected the translated query: {_first_line(error)}") from None
+    # Fetching TIMESTAMPTZ into Python needs pytz; Athena's own results carry no zone either, so hand back UTC
+    # wall-clock timestamps (the session zone is UTC).
+    projections = [
+        f'CAST("{name}" AS TIMESTAMP) AS "{name}"' if kind.startswith("TIMESTAMP WITH TIME ZONE") else f'"{name}"'
+        for name, kind, *_ in described
+    ]
+    wrapped = f"SELECT {', '.join(projections)} FROM ({duckdb_sql}) AS q"
+    con.execute("CALL enable_logging('FileSystem')")
+    con.execute("CALL truncate_duckdb_logs()")
+    started = time.perf_counter()
+    try:
+        rows = con.execute(wrapped).fetchall()
+    except duckdb.Error as error:
+        raise LocalQueryError(f"DuckDB failed running the query: {_first_line(error)}") from None
+    elapsed = time.perf_counter() - started
+    scanned, files = _bytes_read(con, data_root)
+    con.execute("CALL disable_logging()")
+    return LocalRun([d[0] for d in described], rows, scanned, elapsed, duckdb_sql, files)
+
+
+def _bytes_read(con: duckdb.DuckDBPyConnection, data_root: Path) -> tuple[int, dict[str, int]]:
+    """All bytes read from files under `data_root`, and per file the bytes read before its footer (column data)."""
+    root = data_root.resolve().as_posix().rstrip("/") + "/"
+    data_start: dict[str, int | None] = {}
+    files: dict[str, int] = {}
     total = 0
-    root = lake_dir.resolve().as_posix()
     for (message,) in con.execute("SELECT message FROM duckdb_logs WHERE type = 'FileSystem'").fetchall():
         entry = json.loads(message)
-        if entry.get("op") == "READ" and Path(entry.get("path", "")).resolve().as_posix().startswith(root):
-            total += int(entry.get("bytes", 0))
-    return total
+        if entry.get("op") != "READ":
+            continue
+        path = entry.get("path", "")
+        if path not in data_start:
+            resolved = Path(path).resolve()
+            data_start[path] = _footer_start(resolved) if resolved.as_posix().startswith(root) else None
+        footer = data_start[path]
+        if footer is None:
+            continue
+        size = int(entry.get("bytes", 0))
+        total += size
+        files[path] = files.get(path, 0) + (size if int(entry.get("pos", 0)) < footer else 0)
+    return total, files
+
+
+def _footer_start(path: Path) -> int:
+    """Offset where a Parquet file's footer (metadata) starts; the whole file for anything else (JSON)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if size < 12:
+            return size
+        handle.seek(size - 8)
+        tail = handle.read(8)
+    if tail[4:] != b"PAR1":
+        return size
+    return size - 8 - int.from_bytes(tail[:4], "little")
 
 
 def _first_line(error: Exception) -> str:
