@@ -23,6 +23,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
+from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.tokens import TokenType
 
 from lambdas.schemas import FAMILIES, FAMILY_TABLES
@@ -43,6 +44,8 @@ UNSUPPORTED_FUNCTIONS: dict[str, str] = {
     "differ in duplicate-key handling",
     "date_diff": "counts whole units elapsed in Trino but unit boundaries crossed in DuckDB (10:00:00.9 to 10:00:01.1 "
     "is 0 seconds in Athena, 1 in DuckDB). Subtract to_unixtime() values instead",
+    "format": "formats Java-style (%s, %d); DuckDB's format() reads {} placeholders, so the text would be wrong. "
+    "Use concat or ||",
     "histogram": "returns a MAP of value counts; no DuckDB translation",
     "approx_set": "builds a HyperLogLog sketch, an Athena-only type",
     "merge": "merges HyperLogLog/t-digest sketches, an Athena-only type",
@@ -111,9 +114,22 @@ def check_supported(sql: str) -> exp.Expression:
 
 
 def transpile(sql: str) -> str:
-    """Trino SQL as DuckDB SQL, after check_supported."""
+    """Trino SQL as DuckDB SQL, after check_supported.
+
+    Integer division is made explicit: Trino's `7 / 2` is 3 (both operands integers), DuckDB's is 3.5. sqlglot
+    infers operand types (literals, count(), length(), casts; the Glue tables have no integer columns), and a
+    division of two integers becomes DuckDB's `//`, which truncates toward zero like Trino.
+    """
     statement = check_supported(sql)
+    annotate_types(statement, dialect=READ_DIALECT)
+    for division in list(statement.find_all(exp.Div)):
+        if _is_integer(division.this) and _is_integer(division.expression):
+            division.replace(exp.IntDiv(this=division.this.copy(), expression=division.expression.copy()))
     return statement.sql(dialect="duckdb")
+
+
+def _is_integer(node: exp.Expression) -> bool:
+    return node.type is not None and node.type.is_type(*exp.DataType.INTEGER_TYPES)
 
 
 def _view_sql(lake_dir: Path, family: str | None) -> str:
