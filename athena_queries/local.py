@@ -94,15 +94,19 @@ def check_supported(sql: str) -> exp.Expression:
         )
     if not isinstance(statement, exp.Query):
         kind = statement.key.upper()
-        raise UnsupportedConstructError(f"{kind} statements change the catalog or the lake; locally only SELECT runs")
+        raise UnsupportedConstructError(
+            f"{kind} statements are not queries (INSERT, DDL and MSCK change the catalog or the lake); "
+            "locally only SELECT runs"
+        )
 
-    for token in sqlglot.tokenize(sql, read=READ_DIALECT):
+    # Tokens rather than the AST: sqlglot maps some of these to look-alike expressions (parse_datetime becomes
+    # StrToTime), so by the time it is a tree the original function is gone.
+    tokens = sqlglot.tokenize(sql, read=READ_DIALECT)
+    for token, following in zip(tokens, [*tokens[1:], None], strict=True):
         if token.token_type in (TokenType.VAR, TokenType.IDENTIFIER) and token.text.startswith("$"):
             raise UnsupportedConstructError(f'"{token.text}" {_HIDDEN_COLUMNS_REASON}')
-    tokens = sqlglot.tokenize(sql, read=READ_DIALECT)
-    for token, following in zip(tokens, tokens[1:], strict=False):
         name = token.text.lower()
-        if following.token_type == TokenType.L_PAREN and name in UNSUPPORTED_FUNCTIONS:
+        if following is not None and following.token_type == TokenType.L_PAREN and name in UNSUPPORTED_FUNCTIONS:
             raise UnsupportedConstructError(f"{name}() {UNSUPPORTED_FUNCTIONS[name]}")
     for table in statement.find_all(exp.Table):
         if table.catalog:

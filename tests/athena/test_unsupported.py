@@ -18,7 +18,8 @@ from athena_queries.local import LocalQueryError, UnsupportedConstructError, che
         ('SELECT "$path", count(*) FROM sensor_data GROUP BY 1', '"$path" is an Athena hidden column'),
         ("SELECT * FROM awsdatacatalog.streamlake.sensor_data", "catalog-qualified table"),
         ("CREATE TABLE hot AS SELECT * FROM sensor_data WHERE temperature > 30", "CREATE TABLE AS"),
-        ("INSERT INTO sensor_data SELECT * FROM sensor_data", "INSERT statements"),
+        ("INSERT INTO sensor_data SELECT * FROM sensor_data", "INSERT statements are not queries"),
+        ("DROP TABLE sensor_data", "DROP statements are not queries"),
         ("SELECT 1; SELECT 2", "expected one statement, got 2"),
     ],
 )
