@@ -150,21 +150,18 @@ def test_partition_projection_matches_the_prefixes_firehose_and_the_local_delive
     firehose_prefix = destination["Prefix"]
     assert firehose_prefix == lake.FIREHOSE_PROCESSED_PREFIX
 
+    family_of_table = {table: family for family, table in FAMILY_TABLES.items()}
     for table in lake_template.find_resources("AWS::Glue::Table").values():
         table_input = table["Properties"]["TableInput"]
         params = table_input["Parameters"]
         keys = [k["Name"] for k in table_input["PartitionKeys"]]
         location = params["storage.location.template"]["Fn::Join"][1][-1]
-        # Firehose's prefix with its expressions replaced by the projected keys is the table's location template.
-        projected = firehose_prefix.replace(
-            f"!{{partitionKeyFromLambda:{lake.FAMILY_PARTITION_KEY}}}",
-            "${family}" if "family" in keys else table_input["Name"],
-        )
+        # Firehose's prefix with each expression replaced by the projected key (or the table's fixed family) must be
+        # the table's location template: then every object Firehose writes is in a partition Athena projects.
+        family = "${family}" if "family" in keys else family_of_table[table_input["Name"]]
+        projected = firehose_prefix.replace(f"!{{partitionKeyFromLambda:{lake.FAMILY_PARTITION_KEY}}}", family)
         for key, pattern in zip(lake.TIME_PARTITION_KEYS, ("yyyy", "MM", "dd", "HH"), strict=True):
             projected = projected.replace(f"!{{timestamp:{pattern}}}", f"${{{key}}}")
-        if "family" not in keys:
-            family = next(f for f, t in FAMILY_TABLES.items() if t == table_input["Name"])
-            projected = projected.replace(f"family={table_input['Name']}", f"family={family}")
         assert location == "/" + projected, table_input["Name"]
         # Projected values are written the way the prefixes render them: zero-padded months, days and hours.
         assert params["projection.year.format"] == "yyyy"
