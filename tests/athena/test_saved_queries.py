@@ -176,3 +176,10 @@ def test_partition_projection_matches_the_prefixes_firehose_and_the_local_delive
     from local import firehose
 
     assert firehose._hour_path(arrival) == "year=2026/month=03/day=04/hour=05/"
+
+
+def test_local_views_are_named_like_the_glue_tables(synth):
+    from athena_queries import local
+
+    glue_tables = set(_glue_schema(synth.template(synth.pipeline.data_lake)))
+    assert glue_tables == {*FAMILY_TABLES.values(), local.ALL_EVENTS_TABLE}
