@@ -79,7 +79,10 @@ class AlarmEvaluator:
             self.evaluate()
 
     def evaluate(self, now: datetime | None = None) -> list[Transition]:
-        now = now or datetime.now(UTC)
+        if now is None:
+            # The windows end at the next whole second: CloudWatch's API takes times to the second, so a window
+            # ending at "now" would leave out the datapoints of the current second (the newest, often the breach).
+            now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
         transitions = []
         for spec in self._specs:
             state, reason = self._state_of(spec, now)

@@ -221,14 +221,21 @@ def _report(stack: LocalStack, summary: Any, run_dir: Path) -> int:
     _say("    " + _status(stack))
 
     _step(4, "alerts")
+    # Alarms are evaluated every few seconds; one evaluation now shows the pipeline alarms this run triggered.
+    for change in stack.evaluate_alarms():
+        _say(f"    alarm {change.alarm_name}: {change.old_state} -> {change.new_state}")
     stack.wait_for_mail()
     delivered = stack.mailbox.delivered
+    alerts = [d for d in delivered if d.topic_arn == stack.resources.alerts_topic_arn]
     # "New grade in MAT101: 85" and "New grade in CS101: 70" are one kind of alert.
-    kinds = Counter(re.sub(r" in \S+$", "", d.subject.split(":")[0]) for d in delivered)
+    kinds = Counter(re.sub(r" in \S+$", "", d.subject.split(":")[0]) for d in alerts)
+    _say(f"    {len(alerts)} alerts to {', '.join(sorted({d.recipient for d in alerts})) or 'nobody'}:")
     for kind, count in sorted(kinds.items()):
         _say(f"    {count:>4} x {kind}")
-    for message in delivered[:3]:
-        _say(f"    e.g. to {message.recipient}: {message.subject}")
+    for message in alerts[:3]:
+        _say(f"    e.g. {message.subject}")
+    for message in (d for d in delivered if d.topic_arn != stack.resources.alerts_topic_arn):
+        _say(f"    pipeline alarm to {message.recipient}: {message.subject}")
     _say(f"    mailbox (open it with any mail client, or `less`): {stack.mailbox_path}")
 
     _step(5, "data landing in the lake")

@@ -59,6 +59,7 @@ class LocalStack:
         self.mailbox_path = self.run_dir / "mailbox.mbox"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._alarm_lock = threading.Lock()
         self._server: MotoServer | None = None
         self._saved_environment: dict[str, str | None] = {}
         self.endpoint: MotoEndpoint | None = None
@@ -217,26 +218,30 @@ class LocalStack:
 
     # -- internals ----------------------------------------------------------------------------------------------
 
-    def _run_alarms(self) -> None:
-        sqs, cloudwatch_sink = self.clients["sqs"], MetricsSink(self.clients["cloudwatch"])
+    def evaluate_alarms(self) -> list[Any]:
+        """One alarm tick now: sample the dead-letter queue's depth (a service metric SQS publishes itself on AWS),
+        then evaluate every alarm; returns the state changes (their notifications are on the ops topic)."""
         queue_name = self.resources.resource_names()["queue"]
+        depth = self.clients["sqs"].get_queue_attributes(
+            QueueUrl=self.resources.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        MetricsSink(self.clients["cloudwatch"]).put_data(
+            [
+                (
+                    "AWS/SQS",
+                    metric_datum(
+                        "ApproximateNumberOfMessagesVisible", float(depth), {"QueueName": queue_name}, "Count"
+                    ),
+                ),
+            ]
+        )
+        with self._alarm_lock:
+            return self.alarms.evaluate()
+
+    def _run_alarms(self) -> None:
         stop = self._stop
         while not stop.wait(self.options.alarm_interval_seconds):
-            # SQS publishes queue depth as a service metric; locally it is sampled here.
-            depth = sqs.get_queue_attributes(
-                QueueUrl=self.resources.dlq_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]["ApproximateNumberOfMessages"]
-            cloudwatch_sink.put_data(
-                [
-                    (
-                        "AWS/SQS",
-                        metric_datum(
-                            "ApproximateNumberOfMessagesVisible", float(depth), {"QueueName": queue_name}, "Count"
-                        ),
-                    ),
-                ]
-            )
-            self.alarms.evaluate()
+            self.evaluate_alarms()
 
     def _load_handler(self) -> Callable[[dict[str, Any], Any], Any]:
         # Powertools' Logger binds stdout at import: install the per-thread capture first, then import the handler

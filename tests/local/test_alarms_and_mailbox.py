@@ -147,3 +147,32 @@ def test_mail_is_written_for_each_configured_recipient_and_removed_from_the_queu
     assert [e["To"] for e in emails] == ["a@example.com", "b@example.com"]
     assert emails[0]["Subject"] == "High temperature: s-1"
     assert emails[0].get_content().startswith("Sensor s-1 read 35.2 °C")
+
+
+def test_datapoints_of_the_current_second_count(aws):
+    # GIVEN the processor just reported invalid records (sub-second timestamps, as EMF has them)
+    cloudwatch = aws[0]
+    spec = next(s for s in alarm_specs(Config()) if s.key == "invalid-records")  # Sum over 5 min >= 10
+    alarms = AlarmEvaluator(
+        cloudwatch=cloudwatch,
+        sns=aws[1],
+        specs=[spec],
+        resource_names={"service": "processor"},
+        ops_topic_arn=aws[4],
+        name_prefix="streamlake",
+    )
+    now = datetime.now(UTC)
+    for value in (4, 3, 3):
+        cloudwatch.put_metric_data(
+            Namespace=spec.namespace,
+            MetricData=[
+                {
+                    "MetricName": spec.metric_name,
+                    "Dimensions": [{"Name": "service", "Value": "processor"}],
+                    "Timestamp": now,
+                    "Value": value,
+                }
+            ],
+        )
+    # WHEN the alarms are evaluated right away THEN the newest datapoints are in the window
+    assert [t.new_state for t in alarms.evaluate()] == ["ALARM"]
