@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -101,6 +102,8 @@ EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 
 # Namespace of the event_id derived for records that carry none (the bare lab shape): the same content always gets
 # the same id, so a producer's retry of such a record is still deduplicated.
+# The form producers send; other forms uuid.UUID accepts ({...}, urn:uuid:, no hyphens) take the slow path.
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 EVENT_ID_NAMESPACE = uuid.UUID("8f7c1f52-5b4e-4c4e-9f61-2d1f0b5a6c3e")
 
 
@@ -245,6 +248,8 @@ def _event_id(record: dict[str, Any]) -> str:
         return derive_event_id(record)
     if not isinstance(value, str):
         raise InvalidEventError(f"event_id must be a UUID string, got {_json_type(value)}", "event_id")
+    if _CANONICAL_UUID.fullmatch(value):
+        return value.lower()
     try:
         return str(uuid.UUID(value))
     except ValueError:

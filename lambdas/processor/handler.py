@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.processor import metric_names
 from lambdas.processor.adapters import AlertSender, BurstCounter, QuarantineWriter, aws_client
-from lambdas.processor.batch import Effects, Outcome, apply_effects, arrival_of, process_record, shard_of
+from lambdas.processor.batch import AlertDispatch, Effects, Outcome, apply_effects, arrival_of, process_record, shard_of
 from lambdas.processor.rules import Position
 from lambdas.processor.settings import get_settings
 
@@ -67,19 +67,23 @@ class StreamBatchProcessor(BatchProcessor):
     def __init__(self) -> None:
         super().__init__(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
         self.outcomes: list[Outcome] = []
+        self.dispatch: AlertDispatch | None = None
 
     def _prepare(self) -> None:
         super()._prepare()
         self.outcomes = []
+        self.dispatch = AlertDispatch(get_effects().alerts, datetime.now(UTC))
 
     def success_handler(self, record: Any, result: Any) -> Any:
         self.outcomes.append(result)
+        for alert in result.alerts:
+            self.dispatch.add(alert, result)
         return super().success_handler(record, result)
 
     def _clean(self) -> None:
         settings = get_settings()
         now = datetime.now(UTC)
-        report = apply_effects(self.outcomes, get_effects(), settings.thresholds, now)
+        report = apply_effects(self.outcomes, get_effects(), settings.thresholds, now, self.dispatch)
         for outcome in report.failed:
             self.fail_messages.append(outcome.source)
         for family, count in report.records_by_family.items():

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
 from lambdas import quarantine
 from lambdas.processor.handler import handler
 from lambdas.schemas import format_timestamp, new_event
@@ -159,3 +161,33 @@ def test_offset_timestamp_is_reported_in_utc(aws, context):
     handler(kinesis_event([reading]), context)
     [alert] = aws.received_alerts()
     assert format_timestamp(NOW - timedelta(minutes=1)) in alert["Message"]
+
+
+def test_enrichment_adds_position_lag_and_derived_values():
+    from lambdas.processor.batch import process_record
+    from lambdas.processor.rules import Position, Thresholds
+
+    now = datetime(2026, 1, 1, 12, 0, 5, tzinfo=UTC)
+    position = Position("shardId-000000000000", "4959", datetime(2026, 1, 1, 12, 0, 1, tzinfo=UTC))
+    thresholds = Thresholds(30, 5, 60)
+    reading = (
+        b'{"sensor_id": "s", "temperature": 32, "humidity": 70, "timestamp": "2026-01-01T12:00:00Z", "location": "x"}'
+    )
+    grade = json.dumps(
+        {
+            "family": "student",
+            "timestamp": "2026-01-01T12:00:00Z",
+            "student_id": "a",
+            "event_type": "grade_posted",
+            "course_id": "c",
+            "grade": 59.5,
+        }
+    ).encode()
+
+    sensor = process_record(reading, position, None, thresholds, now).enriched
+    student = process_record(grade, position, None, thresholds, now).enriched
+
+    assert sensor["shard_id"] == "shardId-000000000000" and sensor["sequence_number"] == "4959"
+    assert sensor["ingested_at"] == "2026-01-01T12:00:01.000Z" and sensor["lag_ms"] == 5000
+    assert sensor["heat_index_c"] == pytest.approx(40.5, abs=0.5)  # NWS table: 90 °F at 70 % feels like 106 °F
+    assert student["passed"] is False

@@ -178,3 +178,16 @@ def test_any_bytes_either_parse_or_raise_invalid_event_with_a_reason(payload):
 def test_broken_records_never_raise_anything_but_invalid_event(record, _data):
     with contextlib.suppress(InvalidEventError):
         parse(record, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "6F1D1C1E-2B7A-4F43-9A55-0D5B1E6C0A01",
+        "{6f1d1c1e-2b7a-4f43-9a55-0d5b1e6c0a01}",
+        "urn:uuid:6f1d1c1e-2b7a-4f43-9a55-0d5b1e6c0a01",
+        "6f1d1c1e2b7a4f439a550d5b1e6c0a01",
+    ],
+)
+def test_event_ids_are_normalised_to_the_canonical_lowercase_form(given):
+    assert parse(lab(event_id=given), now=NOW).event_id == "6f1d1c1e-2b7a-4f43-9a55-0d5b1e6c0a01"
