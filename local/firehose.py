@@ -161,10 +161,11 @@ class FirehoseDeliverer:
         self._lock = threading.Lock()
         self._columns = lake.table_columns(None)
         self._transformation = transform_handler
+        self._crashed = False
         self.stats = DeliveryStats()
 
     def run(self, stop: threading.Event, idle_sleep: float = 0.1) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not self._crashed:
             if not self.poll():
                 stop.wait(idle_sleep)
         self.flush()
@@ -172,6 +173,8 @@ class FirehoseDeliverer:
     def poll(self) -> bool:
         """Read what is new on the stream; flush when a buffer condition is met. Returns whether records came."""
         with self._lock:
+            if self._crashed:
+                return False
             fetched = self._fetch()
             due = self._oldest_buffered_at is not None and (
                 time.monotonic() - self._oldest_buffered_at >= self.buffer_seconds
@@ -181,9 +184,12 @@ class FirehoseDeliverer:
             self.flush()
         return fetched > 0
 
-    def discard_buffer(self) -> int:
-        """Forget what is buffered without writing or checkpointing it (a crash); returns how many records."""
+    def crash(self) -> int:
+        """Die now, as a crashed process would: stop reading, forget what is buffered without writing or
+        checkpointing it, and write nothing more. Returns how many records were lost from the buffer (a new
+        deliverer re-reads them from the checkpoint)."""
         with self._lock:
+            self._crashed = True
             dropped = len(self._buffer)
             self._buffer, self._buffered_bytes, self._oldest_buffered_at = [], 0, None
             self.stats.records_in -= dropped  # they will be read again
@@ -192,6 +198,8 @@ class FirehoseDeliverer:
     def flush(self) -> list[str]:
         """Deliver the buffer now. Returns the keys written."""
         with self._lock:
+            if self._crashed:
+                return []
             buffered, self._buffer = self._buffer, []
             self._buffered_bytes = 0
             self._oldest_buffered_at = None

@@ -155,7 +155,7 @@ class LocalStack:
         """Stop the runners. Normally Firehose writes what it buffered; `kill=True` drops its buffer unwritten (a
         crash), so a restart must re-read those records from its checkpoint."""
         if kill:
-            self.firehose.discard_buffer()
+            self.firehose.crash()
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=60)
