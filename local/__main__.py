@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from local.stack import LocalOptions, LocalStack
+from local.web import WebView, WebViewError
 from streamlake.config import ConfigError, load_config
 
 DEFAULT_RUN_DIR = Path("run")
@@ -31,6 +32,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a cdk.json setting, as with `cdk -c`",
     )
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=5000,
+        help="port of the live pipeline view, http://127.0.0.1:PORT/ (default 5000; 0: a free one; see docs/web.md)",
+    )
+    parser.add_argument("--no-web", action="store_true", help="run without the live pipeline view")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -67,6 +75,7 @@ def up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with LocalStack(config, LocalOptions(args.run_dir, args.buffer_seconds, args.port)) as stack:
+        web = start_web(stack, args)
         r = stack.resources
         print(
             "streamlake local stack is up\n"
@@ -75,7 +84,8 @@ def up(args: argparse.Namespace) -> int:
             f"  lake          {stack.lake_dir}/   (bucket {r.lake_bucket})\n"
             f"  mailbox       {stack.mailbox_path}\n"
             f"  logs          {stack.run_dir / 'logs'}/\n"
-            "Send events:   python producers/test_producer.py "
+            + (f"  live view     {web.url}\n" if web else "")
+            + "Send events:   python producers/test_producer.py "
             f"--endpoint-url {stack.endpoint.url} --stream {r.stream_name} --continuous\n"
             f"Query:         python -m athena_queries run lab_latest_readings --local --lake-dir {stack.lake_dir}\n"
             "Ctrl-C stops the stack.",
@@ -87,7 +97,16 @@ def up(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         print("stopping: delivering what is buffered...", flush=True)
+        if web:
+            web.stop()
     return 0
+
+
+def start_web(stack: LocalStack, args: argparse.Namespace) -> WebView | None:
+    """The live view for a started stack, unless --no-web; WebViewError when its port is taken."""
+    if getattr(args, "no_web", False):
+        return None
+    return WebView(stack, port=args.web_port).start()
 
 
 def status_line(stack: LocalStack) -> str:
@@ -109,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_demo(args)
     except ConfigError as error:
         print(f"streamlake: invalid configuration: {error}", file=sys.stderr)
+        return 2
+    except WebViewError as error:
+        print(f"streamlake: {error}", file=sys.stderr)
         return 2
 
 

@@ -68,9 +68,16 @@ def run_demo(args: argparse.Namespace) -> int:
     kafka = KafkaPath(run_dir) if getattr(args, "kafka", False) else None
     interrupted = False
     summary: Any = None
+    web = None
     try:
         stack.start()
         _say(f"    AWS endpoint {stack.endpoint.url}, stream {stack.resources.stream_name}")
+        if args.continuous:  # the one-shot demo finishes before anyone could open a page
+            from local.__main__ import start_web
+
+            web = start_web(stack, args)
+            if web:
+                _say(f"    live view {web.url} (events, alerts and the lake as they happen; docs/web.md)")
         if kafka:
             kafka.start(stack)
         _step(2, "producing events" + (" until Ctrl-C" if args.continuous else ""))
@@ -92,6 +99,8 @@ def run_demo(args: argparse.Namespace) -> int:
         _say("stopping: Firehose writes what it buffered, the mailbox delivers what is queued ...")
         if kafka:
             kafka.stop()
+        if web:
+            web.stop()
         stack.stop()
         _say(f"stopped cleanly. Everything from this run is in {run_dir}/ (logs/, lake/, mailbox.mbox, summary.json)")
     return 130 if interrupted and exit_status == 0 else exit_status

@@ -69,6 +69,7 @@ class LocalStack:
         self.alarms: AlarmEvaluator | None = None
         self.mailbox: Mailbox | None = None
         self.errors: list[str] = []
+        self._checkpoint_stores: dict[str, CheckpointStore] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
@@ -100,6 +101,10 @@ class LocalStack:
         metrics = MetricsSink(self.clients["cloudwatch"])
         handler = self._load_handler()
         processor_log = _LineLog(self.run_dir / "logs" / "processor.log")
+        self._checkpoint_stores = {
+            "processor": CheckpointStore(self.run_dir / "processor-checkpoints.json"),
+            "firehose": CheckpointStore(self.run_dir / "firehose-checkpoints.json"),
+        }
         self.poller = KinesisEventSourceMapping(
             kinesis=self.clients["kinesis"],
             sqs=self.clients["sqs"],
@@ -110,7 +115,7 @@ class LocalStack:
             on_failure_queue_url=self.resources.dlq_url,
             settings=EventSourceSettings.from_config(self.config),
             metrics=metrics,
-            checkpoints=CheckpointStore(self.run_dir / "processor-checkpoints.json"),
+            checkpoints=self._checkpoint_stores["processor"],
             output=self._output,
             log=processor_log.write,
         )
@@ -123,7 +128,7 @@ class LocalStack:
             buffer_seconds=buffer_seconds if buffer_seconds is not None else self.config.firehose_buffer_seconds,
             buffer_bytes=self.config.firehose_buffer_mib << 20,
             metrics=metrics,
-            checkpoints=CheckpointStore(self.run_dir / "firehose-checkpoints.json"),
+            checkpoints=self._checkpoint_stores["firehose"],
         )
         self.alarms = AlarmEvaluator(
             cloudwatch=self.clients["cloudwatch"],
@@ -200,6 +205,13 @@ class LocalStack:
 
         stream = kinesis_backends[ACCOUNT_ID][REGION].streams[self.resources.stream_name]
         return sum(shard.get_max_sequence_number() for shard in stream.shards.values())
+
+    def checkpoint(self, runner: str, shard_id: str) -> str | None:
+        """Read-only: the last sequence number of `shard_id` that `runner` ("processor" or "firehose") has finished
+        (processor: handled or sent to the DLQ; Firehose: written to the lake), None before the first. The live view
+        (local/web) reads it to tell which records each runner is done with, without touching the runners."""
+        store = self._checkpoint_stores.get(runner)
+        return store.get(shard_id) if store is not None else None
 
     def lake_objects(self, prefix: str = "") -> list[str]:
         s3 = self.clients["s3"]
