@@ -11,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo test lint synth bench clean
+.PHONY: install demo test lint synth bench clean browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,27 @@ install: $(VENV)/.installed node_modules/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
-test: install lint
+test: install lint browser
 	$(BIN)/python -m pytest
 
 synth: install
 	npx cdk synth --quiet
+
+# Debian's Chromium for the live view's browser test (tests/web/test_browser.py; Playwright drives it, nothing is
+# downloaded). Installed only when missing, as root or with passwordless sudo. Where neither is possible the browser
+# test is skipped, except in CI (CI=true), where a failed install stops here.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "make browser: $(CHROMIUM) is missing and installing it needs root; the browser test will be skipped"; \
+	    exit 0; fi; \
+	  echo "make browser: installing chromium (Debian package)"; \
+	  { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } \
+	    >/tmp/streamlake-browser-install.log 2>&1 \
+	  || { tail -20 /tmp/streamlake-browser-install.log; echo "make browser: could not install chromium"; \
+	    [ "$$CI" != true ]; }; }
 
 # ARGS passes flags through, e.g. `make demo ARGS=--continuous` (see `python -m local demo --help`).
 demo: install

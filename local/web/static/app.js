@@ -49,7 +49,7 @@ function fmt(n, digits) {
 }
 
 function shortTime(iso) {
-  return iso ? iso.replace(/^.*T/, "").replace("Z", "") : "";
+  return iso ? iso.replace(/^.*T/, "").replace(/\.\d+/, "").replace("Z", "") : "";
 }
 
 async function getJSON(path, options) {
@@ -170,7 +170,8 @@ async function refreshEvents() {
   const data = await getJSON("/api/events");
   const items = data[family] || [];
   const rows = items.map((item) => family === "invalid"
-    ? row([shortTime(item.arrival), item.family, item.reason, el("td", item.preview, { class: "json" })])
+    ? row([shortTime(item.arrival), item.family, el("td", item.reason, { class: "wrap" }),
+      el("td", item.preview, { class: "json" })])
     : row([shortTime(item.event.timestamp), el("td", describeEvent(item.event), { class: "json" })]));
   fill(document.querySelector("#events tbody"), rows);
 }
@@ -187,27 +188,30 @@ async function refreshStudents() {
   const data = await getJSON("/api/students");
   fill(document.querySelector("#students tbody"), data.students.map((s) => {
     const a = s.last_activity, g = s.last_grade;
-    return row([s.student_id, a ? a.event_type + (a.course_id ? " " + a.course_id : "") : "", a ? shortTime(a.timestamp) : "",
-      g ? `${fmt(g.grade, 1)} in ${g.course_id}` : "–", fmt(s.events, 0)]);
+    const activity = el("td", a ? a.event_type + (a.course_id ? " " + a.course_id : "") : "");
+    if (a) activity.appendChild(el("span", shortTime(a.timestamp), { class: "sub" }));
+    const grade = el("td", g ? `${fmt(g.grade, 1)} in ${g.course_id}` : "–");
+    if (g) grade.appendChild(el("span", shortTime(g.timestamp), { class: "sub" }));
+    return row([s.student_id, activity, grade, fmt(s.events, 0)]);
   }));
 }
 
 async function refreshAlarms() {
   const data = await getJSON("/api/alarms");
   fill(document.querySelector("#alarms tbody"), data.alarms.map((a) => {
-    const tr = row([badge(a.state, a.state), el("td", a.key), el("td", a.metric)]);
+    const tr = row([badge(a.state, a.state), a.key, el("td", a.metric, { class: "wrap" })]);
     tr.title = a.description + (a.reason ? "\n\n" + a.reason : "");
     return tr;
   }));
   fill(document.querySelector("#alarm-history tbody"), data.history.map((h) =>
-    row([shortTime(h.seen_at), h.alarm, `${h.from} → ${h.to}`])));
+    row([shortTime(h.seen_at), el("td", h.alarm, { class: "wrap" }), `${h.from} → ${h.to}`])));
 }
 
 async function refreshMail() {
   const data = await getJSON("/api/mail");
   document.getElementById("mailbox-path").textContent = data.mailbox;
   fill(document.querySelector("#mail tbody"), data.messages.map((m) => {
-    const tr = row([shortTime(m.seen_at), badge(m.kind, m.kind), el("td", m.subject), el("td", m.recipient)]);
+    const tr = row([shortTime(m.seen_at), badge(m.kind, m.kind), el("td", m.subject, { class: "wrap" }), m.recipient]);
     tr.dataset.id = m.id;
     tr.addEventListener("click", () => openMail(m.id));
     return tr;
@@ -233,7 +237,7 @@ async function refreshLake() {
   }
   fill(document.querySelector("#lake-areas tbody"), areas);
   fill(document.querySelector("#quarantine-reasons tbody"),
-    data.quarantine.reasons.map((r) => row([el("td", r.reason), fmt(r.count, 0)])));
+    data.quarantine.reasons.map((r) => row([el("td", r.reason, { class: "wrap" }), fmt(r.count, 0)])));
   fill(document.querySelector("#lake-partitions tbody"), (data.partitions || []).map((p) =>
     row([el("td", p.partition, { class: "json" }), fmt(p.objects, 0), bytes(p.bytes), shortTime(p.last_modified)])));
 }
@@ -269,6 +273,13 @@ function showParams() {
   }
 }
 
+// A result cell as the CLI prints it: NULL, integers as they are, other numbers to 6 significant digits.
+function cell(value) {
+  if (value === null) return "NULL";
+  if (typeof value === "number" && !Number.isInteger(value)) return String(Number(value.toPrecision(6)));
+  return value;
+}
+
 async function runQuery(event) {
   event.preventDefault();
   const name = document.getElementById("query-select").value;
@@ -284,7 +295,7 @@ async function runQuery(event) {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ params }),
     });
     table.tHead.replaceChildren(row(result.columns.map((c) => el("th", c))));
-    fill(table.tBodies[0], result.rows.map((r) => row(r.map((v) => (v === null ? "NULL" : v)))));
+    fill(table.tBodies[0], result.rows.map((r) => row(r.map(cell))));
     status.textContent = `${result.name}: ${fmt(result.row_count, 0)} rows` +
       (result.truncated ? ` (first ${result.rows.length} shown)` : "") +
       ` · ${result.bytes_scanned_human} scanned (${fmt(result.bytes_scanned, 0)} bytes)` +
