@@ -164,8 +164,17 @@ def decode(data: bytes | str) -> dict[str, Any]:
         raise InvalidEventError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except _NonFiniteNumberError as exc:
         raise InvalidEventError(f"not JSON: {exc} is not a JSON number") from None
+    except RecursionError:
+        # json's scanner recurses per nesting level: `[[[[...` a few thousand deep exhausts the stack.
+        raise InvalidEventError("not JSON: nested too deeply") from None
+    except ValueError:
+        # Python refuses to convert integers longer than sys.get_int_max_str_digits() (4,300 by default).
+        raise InvalidEventError("not JSON: a number has too many digits") from None
     if not isinstance(value, dict):
         raise InvalidEventError(f"expected a JSON object, got {_json_type(value)}")
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        # `"\ud800"` is valid JSON syntax but no character: the record could never be written out as UTF-8 again.
+        raise InvalidEventError("not JSON: a string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)")
     return value
 
 
@@ -220,6 +229,18 @@ class _NonFiniteNumberError(ValueError):
 
 def _reject_constant(constant: str) -> Any:
     raise _NonFiniteNumberError(constant)
+
+
+# A JSON escape of a surrogate code point; only records containing one pay for the full check below.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 # One decoder for every record: json.loads with an option builds a new decoder per call.

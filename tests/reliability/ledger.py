@@ -1,0 +1,93 @@
+"""Where every record a reliability test sent ended up: the lake, quarantine, Firehose's errors/, the DLQ, the mailbox.
+
+Expected outcomes are computed by each test from what it sent; this module only reads what the pipeline left in the
+local run directory (the lake mirror DuckDB reads) and in moto (quarantine objects, the dead-letter queue).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from local.mailbox import read_mailbox
+from streamlake import lake
+
+
+def lake_rows(run_dir: Path, columns: tuple[str, ...] = ("event_id", "family")) -> list[dict[str, Any]]:
+    """Every row of the lake's tables (processed/ Parquet, all families), duplicates included."""
+    processed = Path(run_dir) / "lake" / lake.PROCESSED_PREFIX
+    if not any(processed.rglob("*.parquet")):
+        return []
+    select = ", ".join(f'"{c}"' for c in columns)
+    relation = duckdb.sql(f"SELECT {select} FROM read_parquet('{processed}/**/*.parquet', hive_partitioning = true)")
+    return [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+
+
+def firehose_errors(run_dir: Path, kind: str) -> list[dict[str, Any]]:
+    """Firehose error records under errors/<kind>/ (processing-failed, format-conversion-failed), rawData decoded."""
+    records = []
+    for path in sorted((Path(run_dir) / "lake" / lake.ERRORS_PREFIX / kind).rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                record["data"] = base64.b64decode(record["rawData"])
+                records.append(record)
+    return records
+
+
+def mail_bodies(run_dir: Path, to_prefix: str = "alerts") -> list[str]:
+    """Bodies of the e-mails delivered to the alert recipients (or `to_prefix`...)."""
+    return [m.get_content() for m in read_mailbox(Path(run_dir) / "mailbox.mbox") if m["To"].startswith(to_prefix)]
+
+
+def dead_letters(stack: Any) -> list[dict[str, Any]]:
+    """The on-failure destination's messages (the batches the event source mapping gave up on), left in the queue."""
+    sqs, url = stack.clients["sqs"], stack.resources.dlq_url
+    messages: dict[str, dict[str, Any]] = {}
+    for _ in range(20):
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        if not batch:
+            break
+        for message in batch:
+            messages[message["MessageId"]] = json.loads(message["Body"])
+    return list(messages.values())
+
+
+@dataclass
+class Tally:
+    """One row of docs/reliability.md: what was sent and where it ended. `lost` must be 0."""
+
+    fault: str
+    sent: int = 0
+    landed: int = 0  # distinct event_ids in the lake's tables
+    quarantined: int = 0  # distinct source positions in quarantine/
+    duplicates_removed: int = 0  # lake rows, quarantine lines and e-mails beyond the first per event_id / position
+    retried: int = 0  # records (or calls) the pipeline had to retry because of the fault
+    lost: int = 0
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fault": self.fault,
+            "sent": self.sent,
+            "landed": self.landed,
+            "quarantined": self.quarantined,
+            "duplicates_removed": self.duplicates_removed,
+            "retried": self.retried,
+            "lost": self.lost,
+            "notes": self.notes,
+            **self.extra,
+        }
+
+
+def landed_once_per_event_id(rows: list[dict[str, Any]]) -> tuple[set[str], int]:
+    """The distinct event_ids in `rows` and how many rows were extra copies (removed by event_id when reading)."""
+    counts = Counter(row["event_id"] for row in rows)
+    return set(counts), sum(counts.values()) - len(counts)
