@@ -41,7 +41,7 @@ import duckdb
 
 from lambdas.transform.handler import handler as transform_handler
 from local.metrics import MetricsSink, metric_datum
-from local.poller import CheckpointStore
+from local.poller import CheckpointStore, is_transient_read_error, read_backoff
 from streamlake import lake
 
 # Firehose's own text for records a transformation marked ProcessingFailed (the processor's quarantine has reasons).
@@ -126,6 +126,7 @@ class DeliveryStats:
     objects_written: int = 0
     flushes: int = 0
     last_flush_at: float | None = None
+    reads_throttled: int = 0
     keys: list[str] = field(default_factory=list)
 
 
@@ -155,6 +156,8 @@ class FirehoseDeliverer:
         self._checkpoints = checkpoints or CheckpointStore()
         self._on_flush = on_flush
         self._iterators: dict[str, str | None] = {}
+        self._read_failures: dict[str, int] = {}  # consecutive throttled reads per shard
+        self._read_at: dict[str, float] = {}  # no read of the shard before this
         self._buffer: list[_Buffered] = []
         self._buffered_bytes = 0
         self._oldest_buffered_at: float | None = None
@@ -239,9 +242,19 @@ class FirehoseDeliverer:
                 )["ShardIterator"]
         fetched = 0
         for shard_id, iterator in self._iterators.items():
-            if iterator is None:
+            if iterator is None or time.monotonic() < self._read_at.get(shard_id, 0.0):
                 continue
-            response = self._kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            try:
+                response = self._kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+            except Exception as error:
+                # Throttled (5 reads/s per shard, shared with the processor): back off and read the shard again.
+                if not is_transient_read_error(error):
+                    raise
+                failures = self._read_failures[shard_id] = self._read_failures.get(shard_id, 0) + 1
+                self._read_at[shard_id] = time.monotonic() + read_backoff(failures)
+                self.stats.reads_throttled += 1
+                continue
+            self._read_failures[shard_id] = 0
             self._iterators[shard_id] = response.get("NextShardIterator")
             for record in response["Records"]:
                 self._buffer.append(

@@ -46,6 +46,21 @@ from streamlake.config import Config
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # synchronous invocation payload limit
 GET_RECORDS_LIMIT = 10_000
+# Errors Kinesis answers to a read it will serve later. A shard allows 5 GetRecords calls per second, shared by every
+# consumer (here the processor and Firehose), and botocore's few retries do not outlast a busy second: the event
+# source mapping and Firehose back off and read the shard again; they never give up on it.
+TRANSIENT_READ_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "LimitExceededException",
+        "KMSThrottlingException",
+        "InternalFailure",
+        "InternalFailureException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+MAX_READ_BACKOFF_SECONDS = 1.0
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -101,6 +116,8 @@ class _Shard:
     work: deque = field(default_factory=deque)  # batches to invoke, in order (bisect adds halves)
     first_pending_at: float | None = None
     retry_at: float = 0.0
+    read_failures: int = 0  # consecutive throttled reads
+    read_at: float = 0.0  # no read before this (backing off after a throttled read)
 
 
 class CheckpointStore:
@@ -128,6 +145,7 @@ class PollerStats:
     records_succeeded: int = 0
     records_discarded: int = 0
     batches_discarded: int = 0
+    reads_throttled: int = 0
 
 
 class KinesisEventSourceMapping:
@@ -210,9 +228,18 @@ class KinesisEventSourceMapping:
             self._shards[shard_id] = _Shard(shard_id, iterator["ShardIterator"])
 
     def _fetch(self, shard: _Shard) -> int:
-        if shard.iterator is None:
+        if shard.iterator is None or time.monotonic() < shard.read_at:
             return 0
-        response = self._kinesis.get_records(ShardIterator=shard.iterator, Limit=GET_RECORDS_LIMIT)
+        try:
+            response = self._kinesis.get_records(ShardIterator=shard.iterator, Limit=GET_RECORDS_LIMIT)
+        except Exception as error:
+            if not is_transient_read_error(error):
+                raise
+            shard.read_failures += 1
+            shard.read_at = time.monotonic() + read_backoff(shard.read_failures)
+            self.stats.reads_throttled += 1
+            return 0
+        shard.read_failures = 0
         shard.iterator = response.get("NextShardIterator")
         records = response["Records"]
         if records and shard.first_pending_at is None:
@@ -413,6 +440,21 @@ class KinesisEventSourceMapping:
                 (namespace, metric_datum("IteratorAge", age_ms, dims, "Milliseconds")),
             ]
         )
+
+
+def is_transient_read_error(error: Exception) -> bool:
+    """Whether a failed GetRecords is one to back off from and retry (throttling, a 5xx), not a bug to surface."""
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = response.get("Error", {}).get("Code")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in TRANSIENT_READ_ERRORS or status >= 500
+
+
+def read_backoff(failures: int) -> float:
+    """Seconds to wait before reading a shard again after `failures` throttled reads in a row."""
+    return min(MAX_READ_BACKOFF_SECONDS, 0.1 * 2 ** (failures - 1))
 
 
 def _iso(moment: datetime) -> str:

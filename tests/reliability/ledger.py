@@ -91,3 +91,41 @@ def landed_once_per_event_id(rows: list[dict[str, Any]]) -> tuple[set[str], int]
     """The distinct event_ids in `rows` and how many rows were extra copies (removed by event_id when reading)."""
     counts = Counter(row["event_id"] for row in rows)
     return set(counts), sum(counts.values()) - len(counts)
+
+
+def account(stack: Any, sent: list[Any], fault: str, *, retried: int = 0, notes: str = "") -> Tally:
+    """Check that every acknowledged record (`SentRecord`s from the producer) is where the contract puts it: a valid
+    one in the lake's tables (by event_id, copies allowed and counted), an invalid one in quarantine at its stream
+    position with a reason. Returns the tally; its `lost` counts acknowledged records found in neither (asserted 0
+    by the callers), and nothing may be in the lake that was never sent."""
+    from lambdas.schemas import InvalidEventError, parse
+
+    valid_ids: set[str] = set()
+    invalid_positions: set[str] = set()
+    for record in sent:
+        try:
+            valid_ids.add(parse(record.data).event_id)
+            valid = True
+        except InvalidEventError:
+            invalid_positions.add(record.position["sequence_number"])
+            valid = False
+        if record.kind != "replayed":
+            assert valid == (record.malformed is None), record  # the generator and the contract agree
+    landed, copies = landed_once_per_event_id(lake_rows(stack.run_dir))
+    assert landed <= valid_ids, f"in the lake but never acknowledged: {sorted(landed - valid_ids)[:5]}"
+    quarantine = stack.quarantined()
+    assert all(q["reason"] for q in quarantine)
+    quarantined = {q["position"]["sequence_number"] for q in quarantine}
+    lost = len(valid_ids - landed) + len(invalid_positions - quarantined)
+    return Tally(
+        fault,
+        sent=len(sent),
+        landed=len(landed),
+        quarantined=len(invalid_positions & quarantined),
+        duplicates_removed=copies,
+        retried=retried,
+        lost=lost,
+        notes=notes,
+        # invalid records the producer wrote twice: each copy is quarantined at its own stream position
+        extra={"quarantine_copies": len(quarantined - invalid_positions)},
+    )
