@@ -174,7 +174,9 @@ class BurstCounter:
                     ":threshold": {"N": str(threshold)},
                     ":expiration": {"N": str(int(now or time.time()) + DEDUP_TTL_SECONDS)},
                 },
-                ReturnValues="UPDATED_NEW",
+                # ALL_NEW, not UPDATED_NEW: a retried batch re-adds ids already in the set, which changes nothing,
+                # and an implementation may then leave `ids` out of the updated attributes (moto does).
+                ReturnValues="ALL_NEW",
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return threshold
