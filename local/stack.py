@@ -36,6 +36,8 @@ from streamlake.alarms import alarm_specs
 from streamlake.config import Config
 
 PROCESSOR_HANDLER = "lambdas.processor.handler.handler"
+# Where each runner keeps its read position per shard, in the run directory.
+CHECKPOINT_FILES = {"processor": "processor-checkpoints.json", "firehose": "firehose-checkpoints.json"}
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,10 @@ class LocalStack:
         session = boto3.Session(region_name=REGION)
         self.clients = {name: session.client(name) for name in ("kinesis", "s3", "sqs", "sns", "cloudwatch")}
         self.resources = provision(self.config, session)
+        # A new server means a new, empty stream (moto keeps state in memory). Checkpoints an earlier start left in the
+        # run directory point into a stream that is gone; resuming from them would skip the new stream's first records.
+        for name in CHECKPOINT_FILES.values():
+            (self.run_dir / name).unlink(missing_ok=True)
         (self.run_dir / "resources.json").write_text(self.resources.to_json())
         (self.run_dir / "endpoint.json").write_text(json.dumps({"endpoint_url": self.endpoint.url, "region": REGION}))
         self.start_runners()
@@ -102,8 +108,7 @@ class LocalStack:
         handler = self._load_handler()
         processor_log = _LineLog(self.run_dir / "logs" / "processor.log")
         self._checkpoint_stores = {
-            "processor": CheckpointStore(self.run_dir / "processor-checkpoints.json"),
-            "firehose": CheckpointStore(self.run_dir / "firehose-checkpoints.json"),
+            runner: CheckpointStore(self.run_dir / name) for runner, name in CHECKPOINT_FILES.items()
         }
         self.poller = KinesisEventSourceMapping(
             kinesis=self.clients["kinesis"],
