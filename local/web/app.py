@@ -25,10 +25,10 @@ MAX_STREAM_CLIENTS = 16
 STREAM_HISTORY_SECONDS = 120
 KEEPALIVE_SECONDS = 15.0
 ENDPOINTS = {
-    "GET /api/summary": "totals per family (in, valid, invalid, processed, lake, quarantined), runners' counters",
+    "GET /api/summary": "totals per family (in, processed, lake, quarantined) and the runners' own counters",
     "GET /api/throughput?seconds=120": "one-second samples: records/s per family, totals, lag",
     "GET /api/stream": "server-sent events: the same samples as they are taken (about one per second)",
-    "GET /api/events?family=sensor&limit=25": "latest events per family (and invalid ones)",
+    "GET /api/events?family=sensor&limit=25": "latest events per family (and the latest quarantined records)",
     "GET /api/sensors": "latest state per sensor: temperature, humidity, location, time",
     "GET /api/students": "latest state per student: last activity, last grade",
     "GET /api/alarms": "alarms with current state and history",

@@ -5,13 +5,16 @@ runners have finished, and the quarantine records found in the lake, and answers
 collection has a fixed bound, so a view left open for a day uses the memory it used after a minute.
 
 Counting rules (the page and docs/web.md say the same):
-- `in`: records read from the stream, by family. A record that fails the event contract is counted under the family
-  it claims (`family` field, or sensor for the bare lab shape) or `unknown` when it has none that can be read.
-- `valid` / `invalid`: of those, the ones that pass / fail the contract (lambdas.schemas.parse, the processor's own
-  rule).
+- `in`: records read from the stream, by the family they claim (`family`, or sensor for the bare lab shape without
+  one), `unknown` when none can be read. Telling a record's family takes one JSON decode; the full contract check
+  (lambdas.schemas.parse, the processor's own rule) costs several times more, so the view runs it only on the
+  records it shows: per read, the newest events of each family and the newest record of each sensor and student.
+  Invalid records are counted where the processor puts them, under `quarantined`.
 - `processed`: records the processor has finished (its checkpoint passed them: handled, quarantined or sent to the
   DLQ); `lake`: records Firehose has written to the lake (its checkpoint passed them).
 - `quarantined`: records found in quarantine/ objects in the lake (each source position once).
+- latest state of a sensor or student: from its newest valid record in the stream, unless that record's event time
+  is older than the state already shown (a late record does not roll the state back).
 - lag: for every record a runner finished, the time from its arrival on the stream (ApproximateArrivalTimestamp)
   until the view saw the runner's checkpoint pass it; the view looks every `tap_interval` (0.25 s), which bounds the
   error.
@@ -32,11 +35,10 @@ from lambdas.schemas import FAMILIES, Event, InvalidEventError, format_timestamp
 
 UNKNOWN_FAMILY = "unknown"
 VIEW_FAMILIES: tuple[str, ...] = (*FAMILIES, UNKNOWN_FAMILY)
-COUNTERS: tuple[str, ...] = ("in", "valid", "invalid", "processed", "lake", "quarantined")
+COUNTERS: tuple[str, ...] = ("in", "processed", "lake", "quarantined")
 RUNNERS: tuple[str, ...] = ("processor", "lake")
 
 LATEST_EVENTS = 25  # per family
-LATEST_INVALID = 25
 MAX_ENTITIES = 5_000  # sensors and students each; the least recently updated one is forgotten first
 MAX_PENDING = 200_000  # records a runner has not finished yet, per runner (beyond: counted as `untracked`)
 MAX_LAG_SAMPLES = 5_000  # lag values kept per sample interval for the median
@@ -46,19 +48,30 @@ LATEST_QUARANTINED = 25
 PREVIEW_CHARACTERS = 200
 
 
-def claimed_family(data: bytes) -> str:
-    """The family a record claims, valid or not: its `family` if it is one, sensor for an object without `family`
-    (the bare lab shape), else `unknown`."""
+def _decode(data: bytes) -> Any:
     try:
-        record = json.loads(data)
+        return json.loads(data)
     except (ValueError, UnicodeDecodeError):
-        return UNKNOWN_FAMILY
+        return None
+
+
+def _family_of(record: Any) -> str:
     if not isinstance(record, dict):
         return UNKNOWN_FAMILY
     family = record.get("family")
     if family is None:
         return "sensor"
-    return family if family in FAMILIES else UNKNOWN_FAMILY
+    return family if isinstance(family, str) and family in FAMILIES else UNKNOWN_FAMILY
+
+
+def claimed_family(data: bytes) -> str:
+    """The family a record claims, valid or not: its `family` if it is one, sensor for an object without `family`
+    (the bare lab shape), else `unknown`."""
+    return _family_of(_decode(data))
+
+
+def _hashable(key: Any) -> bool:
+    return isinstance(key, str | int | float)
 
 
 def _preview(data: bytes) -> str:
@@ -122,7 +135,6 @@ class LiveModel:
         self.high_temperature_c = high_temperature_c
         self.counts: dict[str, Counter[str]] = {name: Counter() for name in COUNTERS}
         self.latest: dict[str, deque[dict[str, Any]]] = {f: deque(maxlen=LATEST_EVENTS) for f in FAMILIES}
-        self.latest_invalid: deque[dict[str, Any]] = deque(maxlen=LATEST_INVALID)
         self.sensors = _Bounded(MAX_ENTITIES)
         self.students = _Bounded(MAX_ENTITIES)
         # Per runner, per shard: (sequence number, family, arrival) of records it has not finished, in stream order.
@@ -143,38 +155,62 @@ class LiveModel:
 
     def add_records(self, records: list[StreamRecord]) -> None:
         """Records just read from the stream, in stream order per shard."""
-        now = datetime.now(UTC)
-        parsed: list[tuple[StreamRecord, Event | None, str, str | None]] = []
-        for record in records:  # parse outside the lock: the web handlers never wait for it
-            try:
-                event = parse(record.data, now=now)
-                parsed.append((record, event, event.family, None))
-            except InvalidEventError as error:
-                parsed.append((record, None, claimed_family(record.data), error.reason))
+        decoded = [_decode(record.data) for record in records]
+        families = [_family_of(body) for body in decoded]
+        shown = self._validate_shown(records, decoded, families)
         with self._lock:
-            for record, event, family, reason in parsed:
+            for record, family in zip(records, families, strict=True):
                 self.counts["in"][family] += 1
+                entry = (int(record.sequence_number), family, record.arrival)
                 for runner in RUNNERS:
                     pending = self._pending[runner].setdefault(record.shard_id, deque())
                     if len(pending) >= MAX_PENDING:
                         pending.popleft()
                         self.untracked[runner] += 1
-                    pending.append((int(record.sequence_number), family, record.arrival))
-                if event is None:
-                    self.counts["invalid"][family] += 1
-                    self.latest_invalid.appendleft(
-                        {
-                            "family": family,
-                            "reason": reason,
-                            "preview": _preview(record.data),
-                            "arrival": _iso(record.arrival),
-                            "shard_id": record.shard_id,
-                            "sequence_number": record.sequence_number,
-                        }
-                    )
-                    continue
-                self.counts["valid"][family] += 1
+                    pending.append(entry)
+            for record, event in reversed(shown):  # oldest first, so the newest ends up in front
                 self._add_event(record, event)
+
+    def _validate_shown(
+        self, records: list[StreamRecord], decoded: list[Any], families: list[str]
+    ) -> list[tuple[StreamRecord, Event]]:
+        """Newest first: the valid records among those the view will show (outside the lock: the web handlers never
+        wait for it). Walks back from the newest record and parses only what is still missing: events of a family
+        until it has LATEST_EVENTS, the newest valid record of each sensor and student, and of each student's grades."""
+        now = datetime.now(UTC)
+        wanted = dict.fromkeys(FAMILIES, LATEST_EVENTS)
+        settled: dict[str, set[Any]] = {"sensor": set(), "activity": set(), "grade": set()}
+        shown: list[tuple[StreamRecord, Event]] = []
+        for index in range(len(records) - 1, -1, -1):
+            family, body = families[index], decoded[index]
+            if family == UNKNOWN_FAMILY:
+                continue
+            needed = wanted[family] > 0
+            if family == "sensor":
+                key = body.get("sensor_id")
+                needed |= _hashable(key) and key not in settled["sensor"]
+            elif family == "student":
+                key = body.get("student_id")
+                needed |= _hashable(key) and (
+                    key not in settled["activity"]
+                    or (body.get("event_type") == "grade_posted" and key not in settled["grade"])
+                )
+            if not needed:
+                continue
+            try:
+                event = parse(records[index].data, now=now)
+            except InvalidEventError:
+                continue
+            wanted[family] -= 1
+            fields = event.fields
+            if family == "sensor":
+                settled["sensor"].add(fields["sensor_id"])
+            elif family == "student":
+                settled["activity"].add(fields["student_id"])
+                if fields["event_type"] == "grade_posted":
+                    settled["grade"].add(fields["student_id"])
+            shown.append((records[index], event))
+        return shown
 
     def _add_event(self, record: StreamRecord, event: Event) -> None:
         body = event.to_record()
@@ -187,33 +223,32 @@ class LiveModel:
             }
         )
         fields = event.fields
-        # Latest by event time; on a tie the record later in the stream wins.
+        # The newest record wins unless its event time is older than what is shown (a late record).
         if event.family == "sensor":
             key = fields["sensor_id"]
             known = self.sensors.get(key)
-            readings = (known["readings"] if known else 0) + 1
             if known is None or body["timestamp"] >= known["timestamp"]:
-                state = {
-                    "sensor_id": key,
-                    "temperature": fields["temperature"],
-                    "humidity": fields["humidity"],
-                    "location": fields["location"],
-                    "timestamp": body["timestamp"],
-                    "above_threshold": fields["temperature"] > self.high_temperature_c,
-                }
-            else:
-                state = dict(known)
-            state["readings"] = readings
-            self.sensors.put(key, state)
+                self.sensors.put(
+                    key,
+                    {
+                        "sensor_id": key,
+                        "temperature": fields["temperature"],
+                        "humidity": fields["humidity"],
+                        "location": fields["location"],
+                        "timestamp": body["timestamp"],
+                        "above_threshold": fields["temperature"] > self.high_temperature_c,
+                    },
+                )
         elif event.family == "student":
             key = fields["student_id"]
             known = self.students.get(key)
             state = dict(known) if known else {"student_id": key, "last_activity": None, "last_grade": None}
-            state["events"] = state.get("events", 0) + 1
-            activity = {"event_type": fields["event_type"], "course_id": fields.get("course_id")}
-            activity["timestamp"] = body["timestamp"]
             if state["last_activity"] is None or body["timestamp"] >= state["last_activity"]["timestamp"]:
-                state["last_activity"] = activity
+                state["last_activity"] = {
+                    "event_type": fields["event_type"],
+                    "course_id": fields.get("course_id"),
+                    "timestamp": body["timestamp"],
+                }
             if fields["event_type"] == "grade_posted" and (
                 state["last_grade"] is None or body["timestamp"] >= state["last_grade"]["timestamp"]
             ):
@@ -344,7 +379,7 @@ class LiveModel:
             families = [family] if family else list(FAMILIES)
             result: dict[str, Any] = {f: list(self.latest[f])[:limit] for f in families}
             if family is None:
-                result["invalid"] = list(self.latest_invalid)[:limit]
+                result["invalid"] = list(self.latest_quarantined)[:limit]
             return result
 
     def sensor_states(self) -> list[dict[str, Any]]:

@@ -37,17 +37,43 @@ def test_claimed_family_never_raises(data):
     assert claimed_family(data) in model.VIEW_FAMILIES
 
 
-def test_older_reading_does_not_replace_the_latest_state_but_is_counted():
+def test_a_late_reading_does_not_roll_the_state_back():
     live = LiveModel()
+    live.add_records([_record(1, _sensor("s1", 21.0, "2026-11-24T10:00:02.000Z"))])
+    live.add_records([_record(2, _sensor("s1", 35.0, "2026-11-24T10:00:01.000Z"))])  # late
+    [state] = live.sensor_states()
+    assert (state["temperature"], state["timestamp"], state["above_threshold"]) == (
+        21.0,
+        "2026-11-24T10:00:02.000Z",
+        False,
+    )
+    assert live.totals()["in"]["sensor"] == 2
+
+
+def test_state_comes_from_the_newest_valid_record_and_invalid_ones_only_count_in():
+    live = LiveModel()
+    broken = _sensor("s1", 21.0, "2026-11-24T10:00:03.000Z")
+    broken["humidity"] = "wet"
+    student = new_event("student", source="t", student_id="st1", event_type="grade_posted", course_id="CS1", grade=80)
+    login = new_event("student", source="t", student_id="st1", event_type="login")
     live.add_records(
         [
-            _record(1, _sensor("s1", 21.0, "2026-11-24T10:00:02.000Z")),
-            _record(2, _sensor("s1", 35.0, "2026-11-24T10:00:01.000Z")),  # late
+            _record(1, _sensor("s1", 22.5, "2026-11-24T10:00:01.000Z")),
+            _record(2, student),
+            _record(3, login),
+            _record(4, broken),
+            _record(5, b"not json"),
         ]
     )
-    [state] = live.sensor_states()
-    assert (state["temperature"], state["readings"], state["above_threshold"]) == (21.0, 2, False)
-    assert live.totals()["valid"]["sensor"] == 2
+    [sensor] = live.sensor_states()
+    [state] = live.student_states()
+    assert sensor["temperature"] == 22.5
+    assert state["last_activity"]["event_type"] == "login" and state["last_grade"]["grade"] == 80
+    assert live.totals()["in"] == {"sensor": 2, "student": 2, "log": 0, "unknown": 1}
+    assert [e["event"]["event_id"] for e in live.latest_events("student", 5)["student"]] == [
+        login["event_id"],
+        student["event_id"],
+    ]
 
 
 def test_runner_checkpoint_releases_records_in_order_with_their_lag():

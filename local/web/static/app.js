@@ -128,17 +128,18 @@ function addSamples(samples) {
 function showTotals(sample) {
   const t = sample.totals;
   const rows = [];
-  const sums = { in: 0, valid: 0, invalid: 0, processed: 0, lake: 0, quarantined: 0, rin: 0, rproc: 0 };
+  const sums = { in: 0, processed: 0, lake: 0, quarantined: 0, rin: 0, rproc: 0, rquar: 0 };
   for (const f of FAMILIES) {
     const r = sample.rates[f];
-    rows.push(row([f, fmt(t.in[f], 0), fmt(t.valid[f], 0), fmt(t.invalid[f], 0), fmt(t.processed[f], 0),
-      fmt(t.lake[f], 0), fmt(t.quarantined[f], 0), fmt(r.in, 1), fmt(r.processed, 1)]));
-    for (const k of ["in", "valid", "invalid", "processed", "lake", "quarantined"]) sums[k] += t[k][f];
+    rows.push(row([f, fmt(t.in[f], 0), fmt(t.processed[f], 0), fmt(t.lake[f], 0), fmt(t.quarantined[f], 0),
+      fmt(r.in, 1), fmt(r.processed, 1), fmt(r.quarantined, 1)]));
+    for (const k of ["in", "processed", "lake", "quarantined"]) sums[k] += t[k][f];
     sums.rin += r.in;
     sums.rproc += r.processed;
+    sums.rquar += r.quarantined;
   }
-  rows.push(row(["all", fmt(sums.in, 0), fmt(sums.valid, 0), fmt(sums.invalid, 0), fmt(sums.processed, 0),
-    fmt(sums.lake, 0), fmt(sums.quarantined, 0), fmt(sums.rin, 1), fmt(sums.rproc, 1)]));
+  rows.push(row(["all", fmt(sums.in, 0), fmt(sums.processed, 0), fmt(sums.lake, 0), fmt(sums.quarantined, 0),
+    fmt(sums.rin, 1), fmt(sums.rproc, 1), fmt(sums.rquar, 1)]));
   fill(document.querySelector("#totals tbody"), rows);
   const p = sample.lag.processor, l = sample.lag.lake;
   document.getElementById("lag-text").textContent =
@@ -170,7 +171,7 @@ async function refreshEvents() {
   const data = await getJSON("/api/events");
   const items = data[family] || [];
   const rows = items.map((item) => family === "invalid"
-    ? row([shortTime(item.arrival), item.family, el("td", item.reason, { class: "wrap" }),
+    ? row([shortTime(item.quarantined_at), item.family, el("td", item.reason, { class: "wrap" }),
       el("td", item.preview, { class: "json" })])
     : row([shortTime(item.event.timestamp), el("td", describeEvent(item.event), { class: "json" })]));
   fill(document.querySelector("#events tbody"), rows);
@@ -180,7 +181,7 @@ async function refreshSensors() {
   const data = await getJSON("/api/sensors");
   fill(document.querySelector("#sensors tbody"), data.sensors.map((s) => {
     const temperature = el("td", fmt(s.temperature), s.above_threshold ? { class: "hot" } : {});
-    return row([s.sensor_id, s.location, temperature, fmt(s.humidity, 1), fmt(s.readings, 0), shortTime(s.timestamp)]);
+    return row([s.sensor_id, s.location, temperature, fmt(s.humidity, 1), shortTime(s.timestamp)]);
   }));
 }
 
@@ -192,7 +193,7 @@ async function refreshStudents() {
     if (a) activity.appendChild(el("span", shortTime(a.timestamp), { class: "sub" }));
     const grade = el("td", g ? `${fmt(g.grade, 1)} in ${g.course_id}` : "–");
     if (g) grade.appendChild(el("span", shortTime(g.timestamp), { class: "sub" }));
-    return row([s.student_id, activity, grade, fmt(s.events, 0)]);
+    return row([s.student_id, activity, grade]);
   }));
 }
 
