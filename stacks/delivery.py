@@ -15,12 +15,11 @@ from aws_cdk import Aws, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from stacks.lambda_code import ARCHITECTURE, RUNTIME, lambda_code
+from stacks.lambda_code import python_function
 from stacks.nag import suppress
 from streamlake import lake
 
@@ -63,23 +62,14 @@ class LakeDelivery(Construct):
             retention=logs.RetentionDays.ONE_MONTH,
             removal_policy=RemovalPolicy.RETAIN if props.retain_logs else RemovalPolicy.DESTROY,
         )
-        transform_logs = logs.LogGroup(
-            self,
-            "TransformLogs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.RETAIN if props.retain_logs else RemovalPolicy.DESTROY,
-        )
-        self.transform_function = lambda_.Function(
+        self.transform_function = python_function(
             self,
             "Transform",
             description="streamlake: validate and normalise records for the lake (Firehose transformation)",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             handler=TRANSFORM_HANDLER,
-            code=lambda_code(),
-            memory_size=256,
+            memory_mb=256,
             timeout=Duration.minutes(1),
-            log_group=transform_logs,
+            retain_logs=props.retain_logs,
         )
         buffering = {
             "buffering_interval": Duration.seconds(props.buffer_seconds),

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from lambdas.bridge.mapping import DEFAULT_ROUTES, TOPIC_MAP_VARIABLE, routes_to_json
-from stacks.lambda_code import ARCHITECTURE, RUNTIME, lambda_code, powertools_layer
+from stacks.lambda_code import python_function
 from stacks.nag import suppress
 from streamlake import lake
 
@@ -65,25 +64,15 @@ class KafkaBridge(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: KafkaBridgeProps) -> None:
         super().__init__(scope, construct_id)
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.RETAIN if props.retain_logs else RemovalPolicy.DESTROY,
-        )
-        self.function = lambda_.Function(
+        self.function = python_function(
             self,
             "Function",
             description="streamlake: copy Kafka events into the Kinesis stream",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             handler=HANDLER,
-            code=lambda_code(),
-            layers=[powertools_layer(self, props.powertools_version)],
-            memory_size=256,
+            memory_mb=256,
             timeout=Duration.seconds(60),
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
+            retain_logs=props.retain_logs,
+            powertools_version=props.powertools_version,
             environment={
                 "STREAM_NAME": props.stream.stream_name,
                 "LAKE_BUCKET": props.lake_bucket.bucket_name,

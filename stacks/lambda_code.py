@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import IgnoreMode
+from aws_cdk import Duration, IgnoreMode, RemovalPolicy
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -34,3 +35,42 @@ def powertools_layer(scope: Construct, version: str) -> lambda_.ILayerVersion:
     parameter = f"/aws/service/powertools/python/{arch}/{RUNTIME.name}/{version}"
     arn = ssm.StringParameter.value_for_string_parameter(scope, parameter)
     return lambda_.LayerVersion.from_layer_version_arn(scope, "PowertoolsLayer", arn)
+
+
+def python_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    description: str,
+    handler: str,
+    memory_mb: int,
+    timeout: Duration,
+    retain_logs: bool,
+    environment: dict[str, str] | None = None,
+    powertools_version: str | None = None,
+) -> lambda_.Function:
+    """A function of the shared asset with its own log group (one month; kept with `retain_logs`).
+
+    With `powertools_version` it gets the Powertools layer and active X-Ray tracing (Powertools' Tracer).
+    """
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
+    )
+    return lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        handler=handler,
+        code=lambda_code(),
+        layers=[powertools_layer(scope, powertools_version)] if powertools_version else None,
+        memory_size=memory_mb,
+        timeout=timeout,
+        tracing=lambda_.Tracing.ACTIVE if powertools_version else None,
+        log_group=log_group,
+        environment=environment,
+    )

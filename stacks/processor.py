@@ -16,14 +16,13 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lambdas.processor import metric_names
-from stacks.lambda_code import ARCHITECTURE, RUNTIME, lambda_code, powertools_layer
+from stacks.lambda_code import python_function
 from stacks.nag import suppress
 from streamlake import lake
 
@@ -97,25 +96,15 @@ class StreamProcessor(Construct):
             "worth restoring.",
         )
 
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=RemovalPolicy.RETAIN if props.retain_logs else RemovalPolicy.DESTROY,
-        )
-        self.function = lambda_.Function(
+        self.function = python_function(
             self,
             "Function",
             description="streamlake: validate, enrich, alert on and quarantine stream records",
-            runtime=RUNTIME,
-            architecture=ARCHITECTURE,
             handler=HANDLER,
-            code=lambda_code(),
-            layers=[powertools_layer(self, props.powertools_version)],
-            memory_size=MEMORY_MB,
+            memory_mb=MEMORY_MB,
             timeout=TIMEOUT,
-            tracing=lambda_.Tracing.ACTIVE,
-            log_group=log_group,
+            retain_logs=props.retain_logs,
+            powertools_version=props.powertools_version,
             environment={
                 "ALERTS_TOPIC_ARN": props.alerts_topic.topic_arn,
                 "LAKE_BUCKET": props.lake_bucket.bucket_name,
