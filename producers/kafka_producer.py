@@ -430,10 +430,17 @@ def produce_kafka(
         producer.purge(in_queue=True, in_flight=False)
         producer.flush(5.0)
         summary.aborted = True
+    except KafkaException as exc:
+        # poll() and flush() raise a fatal error (e.g. an idempotent producer out of sequence with a broker that
+        # lost its state) as well as reporting it: end the run the same way, with the reason in the summary.
+        error = exc.args[0] if exc.args else None
+        if not (isinstance(error, KafkaError) and error.fatal()):
+            raise
+        fatal.append(error.str())
     finally:
         if fatal:
             producer.purge(in_queue=True, in_flight=True)
-            producer.flush(5.0)
+            _serve_reports(producer, 5.0)
             summary.error = f"Kafka producer stopped: {fatal[0]}"
         failures.close()
         show(force=True)
@@ -445,6 +452,19 @@ def produce_kafka(
     summary.p99_ms = percentile_ms(latencies, 0.99)
     summary.failure_path = str(failures.path) if counts["failed"] else None
     return summary
+
+
+def _serve_reports(producer: Any, timeout: float) -> None:
+    """Serve the delivery reports still due (purged messages go to the failure file through them). A producer in a
+    fatal state raises from every flush after serving what it could, so keep flushing until none is left."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout
+    while len(producer) and time.monotonic() < deadline:
+        try:
+            producer.flush(0.2)
+        except KafkaException:
+            continue
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
