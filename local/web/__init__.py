@@ -27,11 +27,12 @@ class WebViewError(RuntimeError):
 class WebView:
     """The live view's readers and its HTTP server on a thread; `start()` after the stack, `stop()` before it."""
 
-    def __init__(self, stack: Any, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, **intervals: float) -> None:
+    def __init__(self, stack: Any, *, port: int = DEFAULT_PORT, host: str = DEFAULT_HOST, **options: Any) -> None:
+        """`options` go to LiveView: `tap_interval`, `sample_interval`, `lake_interval`, `reader`."""
         self.stack = stack
         self.host = host
         self.requested_port = port
-        self.live = LiveView(stack, **intervals)
+        self.live = LiveView(stack, **options)
         self._server: Any = None
         self._socket: socket.socket | None = None
         self._thread: threading.Thread | None = None
