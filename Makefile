@@ -11,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo test lint synth bench clean browser
+.PHONY: install demo test lint synth bench clean browser soak
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,13 @@ demo: install
 
 bench: $(VENV)/.installed
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Minutes-long reliability runs (60 s at the 1-shard write limit), not part of `make test` or CI; prints what they
+# measured as rows of the table in docs/reliability.md (run/soak-report.jsonl keeps them).
+soak: $(VENV)/.installed
+	@mkdir -p run && rm -f run/soak-report.jsonl
+	RELIABILITY_REPORT=run/soak-report.jsonl $(BIN)/python -m pytest tests/reliability -m soak -q
+	@$(BIN)/python -m tests.reliability.report run/soak-report.jsonl
 
 clean:
 	rm -rf cdk.out run .pytest_cache .ruff_cache .hypothesis

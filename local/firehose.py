@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.transform.handler import handler as transform_handler
 from local.metrics import MetricsSink, metric_datum
@@ -127,6 +128,8 @@ class DeliveryStats:
     flushes: int = 0
     last_flush_at: float | None = None
     reads_throttled: int = 0
+    delivery_errors: int = 0
+    last_delivery_error: str | None = None
     keys: list[str] = field(default_factory=list)
 
 
@@ -184,7 +187,14 @@ class FirehoseDeliverer:
                 or self._buffered_bytes >= self.buffer_bytes
             )
         if due:
-            self.flush()
+            try:
+                self.flush()
+            except (ClientError, BotoCoreError) as error:
+                # S3 refused or could not be reached: the records stay buffered, unwritten and not checkpointed, and
+                # the next attempt comes one buffer interval later. Firehose retries S3 delivery the same way (for up
+                # to 24 hours) rather than stop; an error of the deliverer's own code still stops it.
+                self.stats.delivery_errors += 1
+                self.stats.last_delivery_error = str(error)
         return fetched > 0
 
     def crash(self) -> int:

@@ -45,6 +45,10 @@ class Mailbox:
         self._recipients = recipients
         self._lock = threading.Lock()
         self.delivered: list[Delivered] = []
+        # The mbox stays open between deliveries: opening one reads the whole file to index it, so reopening it for
+        # every batch made delivery slower as the mailbox grew, until alerts queued up faster than they were written.
+        self._box: mailbox.mbox | None = None
+        self._size_written = -1
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def run(self, stop: threading.Event, interval: float = 0.2) -> None:
@@ -52,6 +56,7 @@ class Mailbox:
             if not self.deliver_pending():
                 stop.wait(interval)
         self.deliver_pending()
+        self.close()
 
     def deliver_pending(self) -> int:
         """Deliver what is queued now; returns the number of e-mails written."""
@@ -63,7 +68,7 @@ class Mailbox:
                 ).get("Messages", [])
                 if not messages:
                     return written
-                box = mailbox.mbox(self.path, create=True)
+                box = self._open()
                 try:
                     box.lock()
                     for message in messages:
@@ -71,14 +76,29 @@ class Mailbox:
                             box.add(mail)
                             written += 1
                     box.flush()
+                    self._size_written = self.path.stat().st_size
                 finally:
                     box.unlock()
-                    box.close()
                 # Only after the mail is on disk: a crash before this point redelivers, it does not lose mail.
                 self._sqs.delete_message_batch(
                     QueueUrl=self._queue,
                     Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
                 )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._box is not None:
+                self._box.close()
+                self._box = None
+
+    def _open(self) -> mailbox.mbox:
+        """The open mbox, reopened (re-indexed) if the file changed since this mailbox last wrote it."""
+        size = self.path.stat().st_size if self.path.exists() else -1
+        if self._box is None or size != self._size_written:
+            if self._box is not None:
+                self._box.close()
+            self._box = mailbox.mbox(self.path, create=True)
+        return self._box
 
     def _emails(self, envelope: dict[str, Any]) -> list[EmailMessage]:
         topic = envelope.get("TopicArn", "")

@@ -1,0 +1,95 @@
+"""Load: the producer at the 1-shard write limit (1,000 records/s, enforced by the shard emulator) in local mode.
+
+`make test` runs it for 10 s; `make soak` (pytest -m soak) for 60 s. The pass/fail checks are about data, not
+speed: every record reaches the lake or quarantine, and the iterator age never reaches the alarm threshold
+(`threshold_iterator_age_seconds`, 60 s): a processor that stalls or falls steadily behind trips it, one that keeps
+up stays far below. The measured iterator age and rates go into the reliability report (docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from producers.shard_emulator import ShardLimitedKinesis
+from producers.test_producer import make_client, produce
+from tests.reliability.harness import local_stack
+from tests.reliability.ledger import account
+
+pytestmark = pytest.mark.slow
+
+
+def _max_metric(stack, namespace: str, name: str, dimensions: dict[str, str]) -> float:
+    now = datetime.now(UTC)
+    points = stack.clients["cloudwatch"].get_metric_statistics(
+        Namespace=namespace,
+        MetricName=name,
+        Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    return max((p["Maximum"] for p in points), default=0.0)
+
+
+def _run_at_the_shard_limit(tmp_path, tallies, seconds: int) -> None:
+    with local_stack(f"load-{seconds}s", tmp_path, buffer_seconds=2.0, alarm_interval_seconds=5.0) as stack:
+        # GIVEN a stream that enforces one shard's write limit, and the producer paced to it
+        shard = ShardLimitedKinesis(make_client("kinesis", stack.endpoint.url), shards=1)
+        # WHEN it sends as fast as the shard takes records for `seconds`
+        summary = produce(
+            stack.resources.stream_name,
+            count=1000 * seconds,
+            family="mixed",
+            bad_ratio=0.01,
+            seed=61,
+            client=shard,
+            shards=1,
+            failure_path=tmp_path / "failures.jsonl",
+        )
+        stack.wait_until_processed(timeout=120)
+        stack.wait_until_delivered(timeout=120)
+        assert stack.errors == []
+        # THEN every record is in the lake or quarantine, none given up on
+        assert summary.ok and summary.sent == 1000 * seconds
+        assert stack.poller.stats.records_discarded == 0
+        tally = account(stack, summary.records, f"load: 1-shard write limit for {seconds} s")
+        # AND the processor kept up: iterator age stayed under the alarm threshold
+        age_ms = _max_metric(
+            stack, "AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": stack.resources.stream_name}
+        )
+        # (and the event source mapping's own IteratorAge: the last record of each batch when it was invoked)
+        function = {"FunctionName": stack.resources.processor_function}
+        batch_age_ms = _max_metric(stack, "AWS/Lambda", "IteratorAge", function)
+        threshold_ms = stack.config.thresholds.iterator_age_seconds * 1000
+        assert 0 < age_ms < threshold_ms and 0 < batch_age_ms < threshold_ms
+        changes = stack.evaluate_alarms()
+        assert not [c for c in changes if "iterator-age" in c.alarm_name and c.new_state == "ALARM"]
+    assert tally.lost == 0 and tally.duplicates_removed == 0
+    tally.retried = summary.throttled
+    tally.extra.update(
+        {
+            "seconds": seconds,
+            "records_per_second": round(summary.records_per_second),
+            "max_iterator_age_ms": round(age_ms),
+            "max_lambda_iterator_age_ms": round(batch_age_ms),
+            "producer_p99_ms": round(summary.p99_ms or 0),
+        }
+    )
+    tally.notes = (
+        f"{summary.records_per_second:,.0f} records/s for {summary.elapsed:.0f} s, paced by the producer "
+        f"({summary.throttled} entries throttled by the emulated shard); max iterator age {age_ms / 1000:.1f} s "
+        f"(GetRecords) / {batch_age_ms / 1000:.1f} s (Lambda, at invocation); alarm at {threshold_ms / 1000:.0f} s"
+    )
+    tallies.append(tally)
+
+
+def test_ten_seconds_at_the_shard_limit_lands_every_record_with_bounded_iterator_age(tmp_path, tallies):
+    _run_at_the_shard_limit(tmp_path, tallies, seconds=10)
+
+
+@pytest.mark.soak
+def test_sixty_seconds_at_the_shard_limit_lands_every_record_with_bounded_iterator_age(tmp_path, tallies):
+    _run_at_the_shard_limit(tmp_path, tallies, seconds=60)
