@@ -45,7 +45,7 @@ TAP_INTERVAL = 0.25
 TAP_LIMIT = 5_000  # records per GetRecords call; at 4 calls/s far above what one local shard carries
 SAMPLE_INTERVAL = 1.0
 LAKE_INTERVAL = 2.0
-SCAN_DUTY = 0.05
+SCAN_DUTY = 0.02
 MAX_HISTORY = 500  # alarm transitions kept
 MAX_MAIL = 500  # e-mails kept (the mbox file has them all)
 MAX_PARTITIONS = 300
@@ -102,12 +102,11 @@ class LiveView:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        region = stack.clients["kinesis"].meta.region_name
         if reader not in READERS:
             raise ValueError(f"reader must be one of {', '.join(READERS)}, got {reader!r}")
-        self.reader = READERS[reader](stack)
-        # The view's own client: nothing it does waits on a connection pool the runners use.
-        self._s3 = boto3.Session(region_name=region).client("s3", endpoint_url=stack.endpoint.url)
+        stream_reader, lake_reader = READERS[reader]
+        self.reader = stream_reader(stack)
+        self.lake = lake_reader(stack)
         # Alarms and mail, copied from the evaluator and mailbox as they change.
         self.history: deque[dict[str, Any]] = deque(maxlen=MAX_HISTORY)
         self.mail: deque[Mail] = deque(maxlen=MAX_MAIL)
@@ -258,41 +257,44 @@ class LiveView:
 
     def scan_lake(self) -> None:
         """List the lake bucket (objects and bytes per partition) and read the quarantine objects not read yet."""
-        bucket = self.stack.resources.lake_bucket
         areas = {prefix.rstrip("/"): {"objects": 0, "bytes": 0} for prefix in LAKE_AREAS}
         families = {f: {"objects": 0, "bytes": 0} for f in FAMILIES}
         partitions: dict[str, dict[str, Any]] = {}
         quarantine_objects: list[tuple[str, str]] = []
-        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                key, size = item["Key"], item["Size"]
-                area = key.split("/", 1)[0]
-                if area in areas:
-                    areas[area]["objects"] += 1
-                    areas[area]["bytes"] += size
-                if key.startswith(lake.PROCESSED_PREFIX + "family="):
-                    family = key[len(lake.PROCESSED_PREFIX + "family=") :].split("/", 1)[0]
-                    if family in families:
-                        families[family]["objects"] += 1
-                        families[family]["bytes"] += size
-                partition = key.rsplit("/", 1)[0] + "/"
-                entry = partitions.setdefault(partition, {"partition": partition, "objects": 0, "bytes": 0})
-                entry["objects"] += 1
-                entry["bytes"] += size
-                modified = item["LastModified"].astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-                entry["last_modified"] = max(entry.get("last_modified", ""), modified)
-                if key.startswith(QUARANTINE_PREFIX) and self._quarantine_seen.get(key) != item["ETag"]:
-                    quarantine_objects.append((key, item["ETag"]))
+        family_prefix = lake.PROCESSED_PREFIX + "family="
+        for key, size, etag, modified in self.lake.objects():
+            area = key.split("/", 1)[0]
+            if area in areas:
+                areas[area]["objects"] += 1
+                areas[area]["bytes"] += size
+            if key.startswith(family_prefix):
+                family = key[len(family_prefix) :].split("/", 1)[0]
+                if family in families:
+                    families[family]["objects"] += 1
+                    families[family]["bytes"] += size
+            partition = key.rsplit("/", 1)[0] + "/"
+            entry = partitions.get(partition)
+            if entry is None:
+                entry = partitions[partition] = {"partition": partition, "objects": 0, "bytes": 0, "modified": modified}
+            entry["objects"] += 1
+            entry["bytes"] += size
+            entry["modified"] = max(entry["modified"], modified)
+            if key.startswith(QUARANTINE_PREFIX) and self._quarantine_seen.get(key) != etag:
+                quarantine_objects.append((key, etag))
         for key, etag in quarantine_objects:
-            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            self.model.add_quarantined(_quarantine_lines(body))
+            self.model.add_quarantined(_quarantine_lines(self.lake.read(key)))
             self._quarantine_seen[key] = etag
-        newest_first = sorted(partitions.values(), key=lambda p: (p["last_modified"], p["partition"]), reverse=True)
+        newest_first = sorted(partitions.values(), key=lambda p: (p["modified"], p["partition"]), reverse=True)
+        shown = []
+        for entry in newest_first[:MAX_PARTITIONS]:
+            modified = entry.pop("modified")
+            entry["last_modified"] = modified.isoformat(timespec="seconds").replace("+00:00", "Z")
+            shown.append(entry)
         self.lake_listing = {
             "scanned_at": _iso(time.time()),
             "areas": areas,
             "families": families,
-            "partitions": newest_first[:MAX_PARTITIONS],
+            "partitions": shown,
             "partition_count": len(partitions),
         }
 
@@ -410,7 +412,60 @@ class KinesisApiReader:
         ]
 
 
-READERS: dict[str, Any] = {"in-process": InProcessStreamReader, "api": KinesisApiReader}
+class InProcessLake:
+    """The lake bucket where the local stack's moto server keeps it, in this process: its objects' keys, sizes, ETags
+    and times, and an object's bytes, without an HTTP request and an XML listing per call (an S3 listing costs about
+    0.2 ms of CPU per key, a GetObject 2.6 ms, both in the pipeline's process). Read-only."""
+
+    def __init__(self, stack: Any) -> None:
+        self._bucket_name = stack.resources.lake_bucket
+
+    def _bucket(self) -> Any:
+        from moto.s3.models import s3_backends
+
+        return s3_backends[ACCOUNT_ID]["aws"].get_bucket(self._bucket_name)
+
+    def objects(self) -> list[tuple[str, int, str, datetime]]:
+        """(key, size, ETag, last modified in UTC) of the current version of every object."""
+        found = []
+        for key, item in self._bucket().keys.items():  # moto iterates over a copy: writers are not disturbed
+            if getattr(item, "is_delete_marker", False) or not hasattr(item, "size"):
+                continue
+            modified = item.last_modified
+            found.append(
+                (key, item.size, item.etag, modified.replace(tzinfo=UTC) if modified.tzinfo is None else modified)
+            )
+        return found
+
+    def read(self, key: str) -> bytes:
+        return self._bucket().keys[key].value
+
+
+class ApiLake:
+    """The lake bucket over the S3 API (ListObjectsV2, GetObject), with the view's own client."""
+
+    def __init__(self, stack: Any) -> None:
+        region = stack.clients["s3"].meta.region_name
+        self._s3 = boto3.Session(region_name=region).client("s3", endpoint_url=stack.endpoint.url)
+        self._bucket_name = stack.resources.lake_bucket
+
+    def objects(self) -> list[tuple[str, int, str, datetime]]:
+        found = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket_name):
+            found += [
+                (o["Key"], o["Size"], o["ETag"], o["LastModified"].astimezone(UTC)) for o in page.get("Contents", [])
+            ]
+        return found
+
+    def read(self, key: str) -> bytes:
+        return self._s3.get_object(Bucket=self._bucket_name, Key=key)["Body"].read()
+
+
+# How the view reads the stream and the lake bucket: in this process (default), or over the AWS APIs.
+READERS: dict[str, tuple[Any, Any]] = {
+    "in-process": (InProcessStreamReader, InProcessLake),
+    "api": (KinesisApiReader, ApiLake),
+}
 
 
 def epoch_timestamp_session(region: str) -> boto3.Session:
@@ -429,4 +484,4 @@ def _quarantine_lines(body: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.split("\n") if line.strip()]
 
 
-__all__ = ["READERS", "InProcessStreamReader", "KinesisApiReader", "LiveView", "Mail"]
+__all__ = ["READERS", "ApiLake", "InProcessLake", "InProcessStreamReader", "KinesisApiReader", "LiveView", "Mail"]

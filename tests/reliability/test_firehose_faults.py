@@ -50,7 +50,7 @@ def test_s3_refusing_firehose_writes_keeps_the_buffer_and_delivers_it_later(tmp_
     tally.retried = stack.firehose.stats.delivery_errors
     tally.notes = (
         f"{s3.failed} PutObject calls refused; {stack.firehose.stats.delivery_errors} delivery attempts failed and "
-        f"were repeated one buffer interval later ({raw_objects} raw/ objects); table rows written before a failure "
-        "are in the lake twice, one per event_id when read"
+        f"were repeated one buffer interval later; a buffer is rewritten whole, so what an attempt wrote before it "
+        f"failed is written again ({raw_objects} raw/ objects; table rows written twice are removed by event_id)"
     )
     tallies.append(tally)

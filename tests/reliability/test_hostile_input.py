@@ -145,8 +145,11 @@ def shared_stack(tmp_path_factory):
         yield stack
 
 
+# The local stack's threads (moto, the runners) use the random module while hypothesis draws an example; that is no
+# source of flakiness here (the expected outcome is computed from the drawn bytes), so the warning is not for us.
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(batch=st.lists(payloads, min_size=1, max_size=80))
+@given(batch=st.lists(payloads, min_size=30, max_size=100))
 def test_generated_records_each_end_in_the_lake_or_quarantine(shared_stack, batch, tallies):
     stack = shared_stack
     summary = produce(

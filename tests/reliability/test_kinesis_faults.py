@@ -4,6 +4,7 @@ producer's failure file, and sending that file again completes the data."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -31,8 +32,13 @@ def _finish(stack) -> None:
 
 def test_writes_over_the_shard_limit_are_throttled_retried_and_land_once(tmp_path, tallies):
     with local_stack("put-throttle", tmp_path) as stack:
-        # GIVEN a stream that rejects what exceeds 1,000 records/s and 1 MiB/s, and a producer that does not pace
-        shard = ShardLimitedKinesis(make_client("kinesis", stack.endpoint.url), shards=1)
+        # GIVEN a stream that rejects what exceeds 1,000 records/s and 1 MiB/s, and a producer that does not pace.
+        # The shard's clock moves a quarter second per PutRecords call (250 records of room), not with the wall
+        # clock, so how much is throttled does not depend on how fast this machine is.
+        calls = itertools.count()
+        shard = ShardLimitedKinesis(
+            make_client("kinesis", stack.endpoint.url), shards=1, now=lambda: next(calls) * 0.25
+        )
         # WHEN 3,000 records are sent as fast as the producer can
         summary = produce(
             stack.resources.stream_name,
