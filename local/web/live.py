@@ -6,8 +6,8 @@
   `InProcessStreamReader` (the default) reads the shards where the local stack's moto server keeps them, in this
   process, through the same shard read moto's GetRecords uses; `KinesisApiReader` calls GetRecords with its own
   shard iterators, as Firehose does. Over the API, each record costs the pipeline's process the server's JSON and
-  base64 encoding and the client's parsing, about 65 us of CPU against the pipeline's 710 us, which slowed a
-  saturated pipeline by about 9 % (bench/bench_web.py); in process it is a dictionary lookup;
+  base64 encoding and the client's parsing, about 364 us of CPU against the pipeline's 2,889 us (12.6 %), in
+  process 28 us (1.0 %) (bench/bench_web.py): there it is a dictionary lookup;
 - the sampler closes a one-second interval (rates, lags) for the server-sent events, and copies new alarm
   transitions and delivered e-mails (read from the evaluator and the mailbox, in memory) into bounded lists;
 - the lake scanner lists the lake bucket and reads quarantine objects it has not seen yet.
