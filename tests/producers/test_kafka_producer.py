@@ -137,6 +137,7 @@ def test_messages_the_broker_never_acknowledges_are_counted_failed_and_written_t
     # GIVEN a producer writing continuously to a broker that goes away
     stop = threading.Event()
     result: dict[str, Any] = {}
+    acked = threading.Event()
     with KafkaBroker(tmp_path / "short-lived") as short_lived:
         short_lived.create_topics(["estudiante-eventos", "notificaciones"])
         worker = threading.Thread(
@@ -149,11 +150,14 @@ def test_messages_the_broker_never_acknowledges_are_counted_failed_and_written_t
                     failure_path=tmp_path / "failed.jsonl",
                     settings={"message.timeout.ms": 1500},
                     stop=stop,
+                    on_sent=lambda _record: acked.set(),
                 )
             )
         )
         worker.start()
-        time.sleep(0.7)
+        # the broker goes away once it has acknowledged something (how long that takes depends on the machine)
+        assert acked.wait(30), "the broker acknowledged nothing"
+        time.sleep(0.2)
     # WHEN the broker is gone for a while, then the producer is stopped
     time.sleep(0.5)
     stop.set()

@@ -52,6 +52,35 @@ def _high_watermarks(broker: KafkaBroker) -> dict[tuple[str, int], int]:
         consumer.close()
 
 
+def _log(broker: KafkaBroker, end: dict[tuple[str, int], int]) -> dict[tuple[str, int, int], bytes]:
+    """Every message of the three topics up to `end`, by (topic, partition, offset): what the broker holds."""
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap_servers, "group.id": "reliability-audit", "enable.auto.commit": False}
+    )
+    held: dict[tuple[str, int, int], bytes] = {}
+    try:
+        consumer.assign([TopicPartition(topic, partition, 0) for (topic, partition), n in end.items() if n > 0])
+        deadline = time.monotonic() + 60
+        while len(held) < sum(end.values()) and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=500, timeout=1.0):
+                if message.error() is None:
+                    held[(message.topic(), message.partition(), message.offset())] = message.value()
+    finally:
+        consumer.close()
+    assert len(held) == sum(end.values()), f"read {len(held)} of the broker's {sum(end.values())} messages"
+    return held
+
+
+def _position(record) -> tuple[str, int, int]:
+    return (record.position["topic"], record.position["partition"], record.position["offset"])
+
+
+def _where_missing(missing: set[str], records: list) -> str:
+    """The valid messages the broker still holds where it acknowledged them, but the lake does not."""
+    found = [f"{r.event_id} at {_position(r)}" for r in records if r.event_id in missing]
+    return f"{len(found)} message(s) in the broker's log but not in the lake: " + "; ".join(found[:10])
+
+
 def test_broker_restarted_mid_stream_the_bridge_keeps_going_and_nothing_is_lost(tmp_path, tallies):
     total = 1500
     with local_stack("kafka-restart", tmp_path / "run") as stack, KafkaBroker(tmp_path / "kafka") as broker:
@@ -112,21 +141,32 @@ def test_broker_restarted_mid_stream_the_bridge_keeps_going_and_nothing_is_lost(
         stack.wait_until_delivered(timeout=120)
         assert stack.errors == []
         on_stream = stack.stream_record_count()
+        held = _log(broker, end)
         quarantined = {
             (q["position"]["topic"], q["position"]["partition"], q["position"]["offset"])
             for q in stack.quarantined()
             if "topic" in q["position"]
         }
 
-    # AND every valid message is in the lake (once per event_id), every invalid one quarantined by the bridge
+    # The local broker saves its log when it shuts down, and a write it acknowledges during that shutdown can be
+    # missing after the restart (several in about one run in three here; the next writes then take their offsets).
+    # A Kafka cluster with acks=all does not do that, and nothing downstream of the broker can bring back a message
+    # the bridge had not read yet, so the pipeline is judged on what the broker kept: the records still held where
+    # they were acknowledged, byte for byte.
+    kept = [r for r in summary.records if held.get(_position(r)) == r.data]
+    dropped = [r for r in summary.records if held.get(_position(r)) != r.data]
     valid = [r for r in summary.records if r.valid]
-    invalid = {(r.position["topic"], r.position["partition"], r.position["offset"]) for r in summary.records}
-    invalid -= {(r.position["topic"], r.position["partition"], r.position["offset"]) for r in valid}
     landed, copies = landed_once_per_event_id(lake_rows(tmp_path / "run"))
-    assert landed == {r.event_id for r in valid}
-    assert invalid <= quarantined  # a copy the producer wrote twice is quarantined at its own offset too
+    # AND every valid message the broker kept is in the lake (once per event_id), every invalid one quarantined by
+    # the bridge, and the lake holds nothing that was not sent
+    kept_valid = {r.event_id for r in kept if r.valid}
+    assert kept_valid <= landed, _where_missing(kept_valid - landed, valid)
+    assert landed <= {r.event_id for r in valid}
+    kept_invalid = {_position(r) for r in kept if not r.valid}
+    assert kept_invalid <= quarantined  # a copy the producer wrote twice is quarantined at its own offset too
     # AND the stream's only extra records are copies (same event_id), which is what the lake's extra rows are
-    assert on_stream - len(valid) == copies
+    never_read = {r.event_id for r in valid} - landed  # lost by the broker before the bridge read them
+    assert on_stream - (len(valid) - len(never_read)) == copies
     tallies.append(
         Tally(
             "Kafka broker restarted mid-stream (producer -> broker -> bridge -> stream)",
@@ -135,11 +175,17 @@ def test_broker_restarted_mid_stream_the_bridge_keeps_going_and_nothing_is_lost(
             quarantined=len(quarantined),
             duplicates_removed=copies,
             retried=bridge.stats.messages - total,
-            lost=len({r.event_id for r in valid} - landed) + len(invalid - quarantined),
-            extra={"quarantine_copies": len(quarantined - invalid)},
+            lost=len(kept_valid - landed) + len(kept_invalid - quarantined),
+            extra={"lost_by_broker": len(dropped), "never_read": len(never_read)},
             notes=(
                 f"broker stopped after {acked_before_restart} acknowledged messages and restarted 1 s later; "
                 f"the bridge re-consumed {bridge.stats.messages - total} messages whose offsets were not committed"
+                + (
+                    f"; the local broker lost {len(dropped)} acknowledged messages over its restart "
+                    f"({len(never_read)} valid ones before the bridge read them, so not in the lake)"
+                    if dropped
+                    else ""
+                )
             ),
         )
     )
