@@ -43,20 +43,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.web.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 RECORDS = 4_000
 ROUNDS = 5
 PAGE_LOADS = 7
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PANELS = ("/api/events", "/api/sensors", "/api/students", "/api/alarms", "/api/mail", "/api/lake")
 
 
@@ -65,7 +56,7 @@ def _chromium_available() -> bool:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return False
-    return Path(CHROMIUM).exists()
+    return CHROMIUM.exists()
 
 
 # -- a page's worth of requests, from another process ----------------------------------------------------------
@@ -104,8 +95,7 @@ def trial(mode: str, browser: Any = None) -> dict[str, float]:
         stack = cleanup.enter_context(LocalStack(config, LocalOptions(Path(tmp), buffer_seconds=5.0)))
         samples_seen = None
         if mode != "no view":
-            reader = "api" if "API" in mode else "in-process"
-            web = cleanup.enter_context(WebView(stack, port=0, reader=reader))
+            web = cleanup.enter_context(WebView(stack, port=0))
             if mode.startswith("view open"):
                 context = multiprocessing.get_context("spawn")
                 stop, counts = context.Event(), context.Array("i", 2)
@@ -299,7 +289,7 @@ def main() -> None:
             from playwright.sync_api import sync_playwright
 
             playwright = cleanup.enter_context(sync_playwright())
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             cleanup.callback(browser.close)
             modes.append("page in Chromium")
         else:

@@ -10,25 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
 
 from producers.test_producer import produce
+from tests.web.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.web.conftest import live_stack, wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
-# This network is closed: without these Chromium keeps trying (and failing) to reach Google's services.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 QUERY = "lab_avg_temperature_by_sensor"
 
 
