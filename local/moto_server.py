@@ -8,17 +8,42 @@ asked for, and serialises writes to a shard, which moto's threaded server otherw
 `patch_moto_server`: to find the service of each request, moto's dispatcher listed its own package directory (about
 150 `isdir` calls) under a lock shared by every request: 5.5 % of local mode's CPU at the shard's write limit. The
 list cannot change while the process runs, so it is kept.
+
+`patch_moto_sns`: moto wraps every SNS message it delivers to an SQS queue (how local mode's mailbox receives the
+alert e-mails) in the signed JSON envelope SNS uses, but made and signed a new X.509 certificate for each message
+and kept all of them: two RSA signatures per alert, 70 % of an alert's cost. SNS signs with one certificate for many
+messages; so does the patch, one per subscription, and it signs the fields SNS documents (Subject included).
+
+`patch_moto_sqs`: before returning each message, moto's ReceiveMessage checked its retention period by computing all
+the queue's attributes, which counts the queue's messages: quadratic in the queue's length, so a mailbox that fell
+behind fell further behind. The patch reads the one attribute.
+
+In-process calls: local mode's own clients (the event source mapping, the handlers it invokes, Firehose, alarms,
+mailbox, a producer started in this process) run in the same process as moto. Sent over loopback HTTP, every call
+crossed two threads and a fresh TCP connection (werkzeug's server closes each one), and under the GIL each hand-off
+waited for whichever thread held it: at the shard's write limit the processor spent half its time waiting for
+SNS and CloudWatch answers. `InProcessRoutes` hands a request for a running server's URL straight to that server's
+WSGI application on the calling thread, with the environ werkzeug's request handler would have built, and returns
+the answer as botocore's HTTP layer would. Everything above the HTTP layer is unchanged: serialisation, signing,
+botocore's retries and event hooks (where the fault injections of the tests live), moto's routing and responses.
+Other processes, and anything not using botocore, still reach the server over HTTP.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
+import sys
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -87,6 +112,263 @@ def patch_moto_server() -> None:
         _server_patched = True
 
 
+class _Body(io.BytesIO):
+    """A whole response body, readable as botocore reads urllib3's: `read(amt)` for streams, `stream()` otherwise."""
+
+    def stream(self, amt: int = 2**16, **_: Any) -> Iterator[bytes]:
+        while chunk := self.read(amt):
+            yield chunk
+
+
+def _request_body(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return body.read()  # a file-like body (an S3 upload): botocore rewinds it itself before a retry
+
+
+def wsgi_environ(request: Any, body: bytes) -> dict[str, Any]:
+    """The environ werkzeug's request handler (with moto's `MotoRequestHandler` changes) builds for this request."""
+    from moto.core.request import (
+        PRESERVED_HEADER_NAMES_ENVIRON_KEY,
+        environ_key_for_header,
+        should_preserve_original_header_name,
+    )
+    from werkzeug._internal import _wsgi_encoding_dance
+
+    url = urlsplit(request.url)
+    raw_path = url.path + (f"?{url.query}" if url.query else "")
+    host, _, port = url.netloc.partition(":")
+    environ: dict[str, Any] = {
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": url.scheme,
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "REQUEST_METHOD": request.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": _wsgi_encoding_dance(unquote(url.path)),
+        "QUERY_STRING": _wsgi_encoding_dance(url.query),
+        "REQUEST_URI": _wsgi_encoding_dance(raw_path),
+        "RAW_URI": _wsgi_encoding_dance(raw_path),
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": 0,
+        "SERVER_NAME": host,
+        "SERVER_PORT": port or ("443" if url.scheme == "https" else "80"),
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": url.netloc,
+        "CONTENT_LENGTH": str(len(body)),  # the whole body is here, however it would have been framed on the wire
+    }
+    headers = [
+        (name, value.decode("latin-1") if isinstance(value, bytes) else str(value))
+        for name, value in request.headers.items()
+        if name.lower() not in ("host", "content-length", "transfer-encoding")
+    ]
+    for name, value in headers:
+        if "_" in name:
+            continue
+        key = name.upper().replace("-", "_")
+        value = value.replace("\r\n", "")
+        if key != "CONTENT_TYPE":
+            key = f"HTTP_{key}"
+            if key in environ:
+                value = f"{environ[key]},{value}"
+        environ[key] = value
+    # moto keeps header names with underscores (S3 metadata keys), which plain WSGI cannot tell from dashes.
+    dashed = {environ_key_for_header(name) for name, _ in headers if "_" not in name}
+    names: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
+    for name, value in headers:
+        if not should_preserve_original_header_name(name):
+            continue
+        key = environ_key_for_header(name)
+        if key in dashed:
+            continue
+        names.setdefault(key, name)
+        values.setdefault(key, []).append(value.replace("\r\n", ""))
+    for key, key_values in values.items():
+        environ[key] = ",".join(key_values)
+    environ[PRESERVED_HEADER_NAMES_ENVIRON_KEY] = names
+    return environ
+
+
+def call_wsgi(app: Callable[..., Any], request: Any) -> Any:
+    """Send one botocore request to a WSGI app; the answer as botocore's `URLLib3Session.send` returns one."""
+    from botocore.awsrequest import AWSResponse
+    from urllib3 import HTTPHeaderDict
+
+    environ = wsgi_environ(request, _request_body(request.body))
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer["status"] = int(status.split(" ", 1)[0])
+        answer["headers"] = HTTPHeaderDict(response_headers)
+
+    try:
+        chunks = app(environ, start_response)
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+    except Exception:  # noqa: BLE001 - what werkzeug's server answers when the application raises
+        logging.getLogger("werkzeug").exception("Error on request %s %s", request.method, request.url)
+        answer = {"status": 500, "headers": HTTPHeaderDict({"Content-Type": "text/html; charset=utf-8"})}
+        body = b"Internal Server Error"
+    if request.method == "HEAD":
+        body = b""
+    response = AWSResponse(request.url, answer["status"], answer["headers"], _Body(body))
+    if not request.stream_output:
+        response.content  # noqa: B018 - read now, as botocore does for a non-streaming answer
+    return response
+
+
+class InProcessRoutes:
+    """Which server URLs this process answers itself: botocore's `URLLib3Session.send` is wrapped once, and looks
+    each request's scheme://host:port up here; anything else goes out over HTTP as before."""
+
+    _apps: dict[str, Callable[..., Any]] = {}
+    _installed = False
+
+    @classmethod
+    def add(cls, url: str, app: Callable[..., Any]) -> None:
+        with _patch_lock:
+            cls._install()
+            cls._apps = {**cls._apps, url.rstrip("/"): app}
+
+    @classmethod
+    def remove(cls, url: str) -> None:
+        with _patch_lock:
+            cls._apps = {k: v for k, v in cls._apps.items() if k != url.rstrip("/")}
+
+    @classmethod
+    def _install(cls) -> None:
+        if cls._installed:
+            return
+        from botocore.httpsession import URLLib3Session
+
+        over_http = URLLib3Session.send
+
+        def send(session: URLLib3Session, request: Any) -> Any:
+            app = cls._apps.get(request.url[: request.url.find("/", 8)]) if cls._apps else None
+            if app is None:
+                return over_http(session, request)
+            return call_wsgi(app, request)
+
+        URLLib3Session.send = send
+        cls._installed = True
+
+
+_sqs_patched = False
+
+
+def patch_moto_sqs() -> None:
+    """ReceiveMessage's per-message retention check reads the retention period only. Idempotent."""
+    global _sqs_patched
+    with _patch_lock:
+        if _sqs_patched:
+            return
+        from moto.core.utils import unix_time
+        from moto.sqs.models import Message, SQSBackend
+
+        def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
+            retention_period = int(self.get_queue(queue_name).message_retention_period)
+            return retention_period + message.sent_timestamp / 1000 > unix_time()
+
+        SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+        _sqs_patched = True
+
+
+_sns_patched = False
+
+
+def patch_moto_sns() -> None:
+    """One signing certificate per SNS subscription instead of one per message. Idempotent."""
+    global _sns_patched
+    with _patch_lock:
+        if _sns_patched:
+            return
+        import base64
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+        from cryptography.x509.oid import NameOID
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.utils import iso_8601_datetime_with_milliseconds, utcnow
+        from moto.sns.models import Subscription, sns_backends
+
+        certificates: dict[int, str] = {}  # id(subscription) -> the key name its certificate is published under
+        lock = threading.Lock()
+
+        def certificate(subscription: Subscription) -> str:
+            with lock:
+                if id(subscription) in certificates:
+                    return certificates[id(subscription)]
+                key = subscription.private_key()
+                issuer = [
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Amazon"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "Amazon RSA 2048 M01"),
+                ]
+                cert = (
+                    x509.CertificateBuilder()
+                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")]))
+                    .issuer_name(x509.Name(issuer))
+                    .public_key(key.public_key())
+                    .serial_number(x509.random_serial_number())
+                    .not_valid_before(utcnow())
+                    .not_valid_after(utcnow() + timedelta(days=365))
+                    .sign(key, hashes.SHA256())
+                )
+                name = f"SimpleNotificationService-{uuid.uuid4().hex}.pem"
+                # Served, as SNS does, to an unsigned GET on the region's endpoint (moto's default account holds it).
+                backend = sns_backends[DEFAULT_ACCOUNT_ID][subscription.topic.sns_backend.region_name]
+                backend._message_public_keys[name] = cert.public_bytes(serialization.Encoding.PEM)
+                certificates[id(subscription)] = name
+                return name
+
+        def get_post_data(
+            self: Subscription,
+            message: str,
+            message_id: str,
+            subject: str | None,
+            message_attributes: dict[str, Any] | None = None,
+        ) -> dict[str, Any]:
+            key_name = certificate(self)
+            region = self.topic.sns_backend.region_name
+            timestamp = iso_8601_datetime_with_milliseconds()
+            signed = [("Message", message), ("MessageId", message_id)]
+            signed += [("Subject", subject)] if subject else []
+            signed += [("Timestamp", timestamp), ("TopicArn", self.topic.arn), ("Type", "Notification")]
+            string_to_sign = "".join(f"{name}\n{value}\n" for name, value in signed)
+            signature = self.private_key().sign(string_to_sign.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+            post_data: dict[str, Any] = {
+                "Type": "Notification",
+                "MessageId": message_id,
+                "TopicArn": self.topic.arn,
+                "Message": message,
+                "Timestamp": timestamp,
+                "SignatureVersion": "2",
+                "Signature": base64.b64encode(signature).decode("ascii"),
+                "SigningCertURL": f"https://sns.{region}.amazonaws.com/{key_name}",
+                "UnsubscribeURL": f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}",
+            }
+            if subject:
+                post_data["Subject"] = subject
+            if message_attributes:
+                post_data["MessageAttributes"] = message_attributes
+            return post_data
+
+        Subscription.get_post_data = get_post_data
+        _sns_patched = True
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -105,19 +387,24 @@ class MotoEndpoint:
 class MotoServer:
     """Start with `start()`, stop with `stop()`; `endpoint.url` is where AWS clients must go."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, in_process: bool = True) -> None:
         from moto.server import ThreadedMotoServer
 
         patch_moto_kinesis()
         patch_moto_server()
+        patch_moto_sns()
+        patch_moto_sqs()
         self._port = port or free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         self.endpoint = MotoEndpoint(f"http://127.0.0.1:{self._port}")
+        self._in_process = in_process
 
     def start(self) -> MotoEndpoint:
         # One access-log line per API call would drown everything a person wants to see.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
+        if self._in_process:
+            InProcessRoutes.add(self.endpoint.url, self._server._server.app)
         return self.endpoint
 
     def stop(self) -> None:
@@ -126,6 +413,7 @@ class MotoServer:
         from moto.core.base_backend import BackendDict
         from moto.core.model_instances import reset_model_data
 
+        InProcessRoutes.remove(self.endpoint.url)
         self._server.stop()
         BackendDict.reset()
         reset_model_data()
