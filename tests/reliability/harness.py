@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,36 @@ def local_stack(scenario: str, run_dir: Path, **options: Any) -> LocalStack:
     """A local stack for `scenario` with a short Firehose buffer (the deployed 60 s would only make tests wait)."""
     settings = {"buffer_seconds": 0.5, "alarm_interval_seconds": 1.0, **options}
     return LocalStack(config_for(scenario), LocalOptions(run_dir, **settings))
+
+
+def produce_at_the_shard_limit(
+    endpoint_url: str, stream: str, count: int, failure_path: Path, *, seed: int = 61, bad_ratio: float = 0.01
+) -> Any:
+    """The producer as fast as one emulated shard takes records (`count` mixed records, some malformed); returns
+    its Summary, with every acknowledged record. Run it in another process (`in_another_process`) to load the stack
+    as a user's producer does: its own interpreter, reaching local mode over HTTP."""
+    from producers.shard_emulator import ShardLimitedKinesis
+    from producers.test_producer import make_client, produce
+
+    shard = ShardLimitedKinesis(make_client("kinesis", endpoint_url), shards=1)
+    return produce(
+        stream,
+        count=count,
+        family="mixed",
+        bad_ratio=bad_ratio,
+        seed=seed,
+        client=shard,
+        shards=1,
+        failure_path=failure_path,
+    )
+
+
+def in_another_process(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`function(*args, **kwargs)` in a fresh interpreter (spawned, so nothing of this process's moto state or its
+    in-process routes is inherited); returns what it returns."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(function, *args, **kwargs).result()
 
 
 def read_range(stack: LocalStack, shard_id: str, first: str, last: str) -> list[dict[str, Any]]:

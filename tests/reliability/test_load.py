@@ -1,7 +1,9 @@
 """Load: the producer at the 1-shard write limit (1,000 records/s, enforced by the shard emulator) in local mode.
 
-`make test` runs it for 10 s; `make soak` (pytest -m soak) for 60 s. The pass/fail checks are about data, not
-speed: every record reaches the lake or quarantine, and the iterator age never reaches the alarm threshold
+`make test` runs it for 10 s; `make soak` (pytest -m soak) for 60 s. The producer runs in its own process, as a
+user's does, and reaches local mode over HTTP; the stack (moto, the processor, Firehose, alarms, mailbox) shares
+one interpreter. The pass/fail checks are about data, not speed: every record reaches the lake or quarantine, and
+the iterator age never reaches the alarm threshold
 (`threshold_iterator_age_seconds`, 60 s): a processor that stalls or falls steadily behind trips it, one that keeps
 up stays far below. The measured iterator age and rates go into the reliability report (docs/reliability.md).
 """
@@ -12,9 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from producers.shard_emulator import ShardLimitedKinesis
-from producers.test_producer import make_client, produce
-from tests.reliability.harness import local_stack
+from tests.reliability.harness import in_another_process, local_stack, produce_at_the_shard_limit
 from tests.reliability.ledger import account
 
 pytestmark = pytest.mark.slow
@@ -36,18 +36,14 @@ def _max_metric(stack, namespace: str, name: str, dimensions: dict[str, str]) ->
 
 def _run_at_the_shard_limit(tmp_path, tallies, seconds: int) -> None:
     with local_stack(f"load-{seconds}s", tmp_path, buffer_seconds=2.0, alarm_interval_seconds=5.0) as stack:
-        # GIVEN a stream that enforces one shard's write limit, and the producer paced to it
-        shard = ShardLimitedKinesis(make_client("kinesis", stack.endpoint.url), shards=1)
+        # GIVEN a stream that enforces one shard's write limit, and the producer paced to it, in its own process
         # WHEN it sends as fast as the shard takes records for `seconds`
-        summary = produce(
+        summary = in_another_process(
+            produce_at_the_shard_limit,
+            stack.endpoint.url,
             stack.resources.stream_name,
-            count=1000 * seconds,
-            family="mixed",
-            bad_ratio=0.01,
-            seed=61,
-            client=shard,
-            shards=1,
-            failure_path=tmp_path / "failures.jsonl",
+            1000 * seconds,
+            tmp_path / "failures.jsonl",
         )
         stack.wait_until_processed(timeout=120)
         stack.wait_until_delivered(timeout=120)
