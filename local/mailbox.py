@@ -8,6 +8,7 @@ mutt: `mutt -f run/mailbox.mbox`), and `python -m mailbox` style tools read it.
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import json
@@ -15,6 +16,7 @@ import mailbox
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -100,7 +102,7 @@ class Mailbox:
             self._box = mailbox.mbox(self.path, create=True)
         return self._box
 
-    def _emails(self, envelope: dict[str, Any]) -> list[EmailMessage]:
+    def _emails(self, envelope: dict[str, Any]) -> list[bytes]:
         topic = envelope.get("TopicArn", "")
         subject = envelope.get("Subject") or "AWS Notification Message"
         body = envelope.get("Message", "")
@@ -108,16 +110,40 @@ class Mailbox:
         date = datetime.fromisoformat(sent.replace("Z", "+00:00")) if sent else datetime.now(UTC)
         emails = []
         for recipient in self._recipients.get(topic, ()):
-            mail = EmailMessage()
-            mail["From"] = SENDER
-            mail["To"] = recipient
-            mail["Subject"] = subject
-            mail["Date"] = format_datetime(date)
-            mail["Message-ID"] = make_msgid(idstring=envelope.get("MessageId"), domain="sns.local")
-            mail.set_content(body + FOOTER.format(topic=topic))
-            emails.append(mail)
+            message_id = make_msgid(idstring=envelope.get("MessageId"), domain="sns.local")
+            emails.append(render_email(recipient, subject, date, message_id, body + FOOTER.format(topic=topic)))
             self.delivered.append(Delivered(topic, recipient, subject, body))
         return emails
+
+
+def _header(name: str, value: str) -> bytes:
+    value = " ".join(value.splitlines())
+    if value.isascii():
+        return f"{name}: {value}\n".encode("ascii")
+    return f"{name}: {Header(value, 'utf-8', header_name=name).encode()}\n".encode("ascii")
+
+
+def render_email(recipient: str, subject: str, date: datetime, message_id: str, body: str) -> bytes:
+    """One plain-text UTF-8 message (RFC 5322 and MIME, quoted-printable body) as mbox stores it.
+
+    Written by hand rather than with `email.message.EmailMessage`: its header registry and generator cost more than
+    the rest of delivering an alert, and the mailbox receives one message per alert per recipient."""
+    head = b"".join(
+        _header(name, value)
+        for name, value in (
+            ("From", SENDER),
+            ("To", recipient),
+            ("Subject", subject),
+            ("Date", format_datetime(date)),
+            ("Message-ID", message_id),
+        )
+    )
+    mime = (
+        b'MIME-Version: 1.0\nContent-Type: text/plain; charset="utf-8"\nContent-Transfer-Encoding: quoted-printable\n'
+    )
+    # A line starting "From " would be escaped by mbox (">From "); in quoted-printable its F can be written =46.
+    text = b"\n" + binascii.b2a_qp(body.encode("utf-8"))
+    return head + mime + text.replace(b"\nFrom ", b"\n=46rom ")
 
 
 def read_mailbox(path: Path) -> list[EmailMessage]:

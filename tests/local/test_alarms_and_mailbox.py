@@ -149,6 +149,24 @@ def test_mail_is_written_for_each_configured_recipient_and_removed_from_the_queu
     assert emails[0].get_content().startswith("Sensor s-1 read 35.2 °C")
 
 
+def test_mail_keeps_unicode_long_subjects_and_lines_that_start_with_from(aws, tmp_path):
+    # GIVEN a notification whose body has non-ASCII text, a line starting "From " and a line longer than 76
+    _, sns, sqs, queue, topic = aws
+    body = "Nota publicada: Matemáticas ✓ 9.5\nFrom the grading service\n" + "detalle " * 40
+    subject = "Grade posted for student ü-42 in course Álgebra lineal, section 3 (2026 autumn term, group B)"
+    sns.publish(TopicArn=topic, Subject=subject, Message=body)
+    box = Mailbox(sqs=sqs, queue_url=queue, path=tmp_path / "m.mbox", recipients={topic: ("ana@example.com",)})
+    # WHEN the mailbox delivers it
+    assert box.deliver_pending() == 1
+    # THEN a mail reader gets back exactly what SNS was given, in a standard MIME message
+    (mail,) = read_mailbox(box.path)
+    assert mail["Subject"] == subject
+    assert mail.get_content_type() == "text/plain" and mail.get_content_charset() == "utf-8"
+    assert mail.get_content().startswith(body)
+    assert mail["Message-ID"].endswith("@sns.local>") and mail["Date"].datetime.tzinfo is not None
+    assert all(len(line) <= 998 for line in box.path.read_bytes().splitlines())  # RFC 5322 line limit
+
+
 def test_datapoints_of_the_current_second_count(aws):
     # GIVEN the processor just reported invalid records (sub-second timestamps, as EMF has them)
     cloudwatch = aws[0]
