@@ -165,7 +165,7 @@ def main() -> int:
     with (
         tempfile.TemporaryDirectory() as tmp,
         KafkaBroker(Path(tmp) / "kafka") as broker,
-        running_moto() as endpoint,
+        running_moto(in_process=False) as endpoint,
     ):
         kinesis = boto3.client("kinesis")
         boto3.client("s3").create_bucket(Bucket="bench-lake")  # the bridge's quarantine bucket; stays empty here

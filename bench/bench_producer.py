@@ -133,7 +133,7 @@ def main() -> int:
     from producers.shard_emulator import ShardLimitedKinesis
 
     results: dict[str, Any] = {}
-    with running_moto(set_environment=False) as endpoint, tempfile.TemporaryDirectory() as tmp:
+    with running_moto(set_environment=False, in_process=False) as endpoint, tempfile.TemporaryDirectory() as tmp:
         kinesis = _client(endpoint.url)
         naive = results["naive_put_record"] = naive_loop(kinesis, _stream(kinesis, "bench-naive"), args.seconds)
         stream = _stream(kinesis, "bench-batched")

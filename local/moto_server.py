@@ -457,9 +457,12 @@ class MotoServer:
 
 
 @contextmanager
-def running_moto(port: int | None = None, set_environment: bool = True) -> Iterator[MotoEndpoint]:
-    """moto server for the duration of the block; optionally exports the endpoint to os.environ for boto3."""
-    server = MotoServer(port)
+def running_moto(
+    port: int | None = None, set_environment: bool = True, in_process: bool = True
+) -> Iterator[MotoEndpoint]:
+    """moto server for the duration of the block; optionally exports the endpoint to os.environ for boto3.
+    `in_process=False` sends this process's calls over HTTP too (benchmarks of clients that would use the network)."""
+    server = MotoServer(port, in_process=in_process)
     endpoint = server.start()
     saved = {k: os.environ.get(k) for k in endpoint.environment()}
     if set_environment:
