@@ -34,6 +34,7 @@ Other processes, and anything not using botocore, still reach the server over HT
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -53,100 +54,103 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
-_patched = False
 _patch_lock = threading.Lock()
 
 
+def _once(patch: Callable[[], None]) -> Callable[[], None]:
+    """Apply `patch` the first time the returned function is called, under the patch lock; later calls do nothing."""
+    applied = False
+
+    @functools.wraps(patch)
+    def apply() -> None:
+        nonlocal applied
+        with _patch_lock:
+            if not applied:
+                patch()
+                applied = True
+
+    return apply
+
+
+@_once
 def patch_moto_kinesis() -> None:
     """Make moto's Kinesis shard O(1) to append and O(batch) to read. Idempotent."""
-    global _patched
-    with _patch_lock:
-        if _patched:
-            return
-        from moto.kinesis.models import Shard
-        from moto.kinesis.responses import KinesisResponse
+    from moto.kinesis.models import Shard
+    from moto.kinesis.responses import KinesisResponse
 
-        original_put = Shard.put_record
-        shard_locks: dict[int, threading.Lock] = {}
+    original_put = Shard.put_record
+    shard_locks: dict[int, threading.Lock] = {}
 
-        def get_max_sequence_number(self: Shard) -> int:
-            return next(reversed(self.records)) if self.records else 0
+    def get_max_sequence_number(self: Shard) -> int:
+        return next(reversed(self.records)) if self.records else 0
 
-        def put_record(self: Shard, *args: object, **kwargs: object) -> str:
-            lock = shard_locks.setdefault(id(self), threading.Lock())
-            with lock:
-                return original_put(self, *args, **kwargs)
+    def put_record(self: Shard, *args: object, **kwargs: object) -> str:
+        lock = shard_locks.setdefault(id(self), threading.Lock())
+        with lock:
+            return original_put(self, *args, **kwargs)
 
-        def get_records(self: Shard, last_sequence_id: str, limit: int | None) -> tuple[list, int, int]:
-            # Sequence numbers in a moto shard are consecutive integers, so the next record is a dict lookup.
-            records = self.records
-            position = int(last_sequence_id)
-            if records:
-                position = max(position, next(iter(records)) - 1)
-            results = []
-            while limit is None or len(results) < limit:
-                record = records.get(position + 1)
-                if record is None:
-                    break
-                results.append(record)
-                position += 1
-            behind = 0
-            if results and records:
-                behind = int((records[next(reversed(records))].created_at - results[-1].created_at) * 1000)
-            return results, position, behind
+    def get_records(self: Shard, last_sequence_id: str, limit: int | None) -> tuple[list, int, int]:
+        # Sequence numbers in a moto shard are consecutive integers, so the next record is a dict lookup.
+        records = self.records
+        position = int(last_sequence_id)
+        if records:
+            position = max(position, next(iter(records)) - 1)
+        results = []
+        while limit is None or len(results) < limit:
+            record = records.get(position + 1)
+            if record is None:
+                break
+            results.append(record)
+            position += 1
+        behind = 0
+        if results and records:
+            behind = int((records[next(reversed(records))].created_at - results[-1].created_at) * 1000)
+        return results, position, behind
 
-        def get_records_response(self: KinesisResponse) -> tuple[int, dict[str, str], str]:
-            next_iterator, records, behind = self.kinesis_backend.get_records(
-                self._get_param("StreamARN"), self._get_param("ShardIterator"), self._get_param("Limit")
-            )
-            body = {
-                "Records": [
-                    {
-                        "SequenceNumber": str(record.sequence_number),
-                        # moto's serializer truncates to milliseconds, as the Smithy spec says
-                        "ApproximateArrivalTimestamp": int(record.created_at * 1000) / 1000,
-                        "Data": record.data,  # kept base64-encoded, as PutRecords received it
-                        "PartitionKey": record.partition_key,
-                    }
-                    for record in records
-                ],
-                "NextShardIterator": next_iterator,
-                "MillisBehindLatest": behind,
-            }
-            return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(body)
+    def get_records_response(self: KinesisResponse) -> tuple[int, dict[str, str], str]:
+        next_iterator, records, behind = self.kinesis_backend.get_records(
+            self._get_param("StreamARN"), self._get_param("ShardIterator"), self._get_param("Limit")
+        )
+        body = {
+            "Records": [
+                {
+                    "SequenceNumber": str(record.sequence_number),
+                    # moto's serializer truncates to milliseconds, as the Smithy spec says
+                    "ApproximateArrivalTimestamp": int(record.created_at * 1000) / 1000,
+                    "Data": record.data,  # kept base64-encoded, as PutRecords received it
+                    "PartitionKey": record.partition_key,
+                }
+                for record in records
+            ],
+            "NextShardIterator": next_iterator,
+            "MillisBehindLatest": behind,
+        }
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(body)
 
-        def put_records_response(self: KinesisResponse) -> tuple[int, dict[str, str], str]:
-            answer = self.kinesis_backend.put_records(
-                self._get_param("StreamARN"), self._get_param("StreamName"), self._get_param("Records")
-            )
-            body = {
-                "FailedRecordCount": answer["FailedRecordCount"],
-                "Records": [{key: str(value) for key, value in entry.items()} for entry in answer["Records"]],
-            }
-            return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(body)
+    def put_records_response(self: KinesisResponse) -> tuple[int, dict[str, str], str]:
+        answer = self.kinesis_backend.put_records(
+            self._get_param("StreamARN"), self._get_param("StreamName"), self._get_param("Records")
+        )
+        body = {
+            "FailedRecordCount": answer["FailedRecordCount"],
+            "Records": [{key: str(value) for key, value in entry.items()} for entry in answer["Records"]],
+        }
+        return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(body)
 
-        KinesisResponse.get_records = get_records_response
-        KinesisResponse.put_records = put_records_response
-        Shard.get_max_sequence_number = get_max_sequence_number
-        Shard.put_record = put_record
-        Shard.get_records = get_records
-        _patched = True
+    KinesisResponse.get_records = get_records_response
+    KinesisResponse.put_records = put_records_response
+    Shard.get_max_sequence_number = get_max_sequence_number
+    Shard.put_record = put_record
+    Shard.get_records = get_records
 
 
-_server_patched = False
-
-
+@_once
 def patch_moto_server() -> None:
     """List moto's service packages once instead of on every request. Idempotent."""
-    global _server_patched
-    with _patch_lock:
-        if _server_patched:
-            return
-        from moto import backends
+    from moto import backends
 
-        modules = tuple(backends.list_of_moto_modules())
-        backends.list_of_moto_modules = lambda: modules
-        _server_patched = True
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
 
 
 class _Body(io.BytesIO):
@@ -301,109 +305,100 @@ class InProcessRoutes:
         cls._installed = True
 
 
-_sqs_patched = False
-
-
+@_once
 def patch_moto_sqs() -> None:
     """ReceiveMessage's per-message retention check reads the retention period only. Idempotent."""
-    global _sqs_patched
-    with _patch_lock:
-        if _sqs_patched:
-            return
-        from moto.core.utils import unix_time
-        from moto.sqs.models import Message, SQSBackend
+    from moto.core.utils import unix_time
+    from moto.sqs.models import Message, SQSBackend
 
-        def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
-            retention_period = int(self.get_queue(queue_name).message_retention_period)
-            return retention_period + message.sent_timestamp / 1000 > unix_time()
+    def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
+        retention_period = int(self.get_queue(queue_name).message_retention_period)
+        return retention_period + message.sent_timestamp / 1000 > unix_time()
 
-        SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
-        _sqs_patched = True
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
 
-_sns_patched = False
+CERTIFICATE_ATTRIBUTE = "_streamlake_signing_certificate"
 
 
+@_once
 def patch_moto_sns() -> None:
     """One signing certificate per SNS subscription instead of one per message. Idempotent."""
-    global _sns_patched
-    with _patch_lock:
-        if _sns_patched:
-            return
-        import base64
+    import base64
 
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import padding
-        from cryptography.x509.oid import NameOID
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.core.utils import iso_8601_datetime_with_milliseconds, utcnow
-        from moto.sns.models import Subscription, sns_backends
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.x509.oid import NameOID
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.utils import iso_8601_datetime_with_milliseconds, utcnow
+    from moto.sns.models import Subscription, sns_backends
 
-        certificates: dict[int, str] = {}  # id(subscription) -> the key name its certificate is published under
-        lock = threading.Lock()
+    lock = threading.Lock()
 
-        def certificate(subscription: Subscription) -> str:
-            with lock:
-                if id(subscription) in certificates:
-                    return certificates[id(subscription)]
-                key = subscription.private_key()
-                issuer = [
-                    x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Amazon"),
-                    x509.NameAttribute(NameOID.COMMON_NAME, "Amazon RSA 2048 M01"),
-                ]
-                cert = (
-                    x509.CertificateBuilder()
-                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")]))
-                    .issuer_name(x509.Name(issuer))
-                    .public_key(key.public_key())
-                    .serial_number(x509.random_serial_number())
-                    .not_valid_before(utcnow())
-                    .not_valid_after(utcnow() + timedelta(days=365))
-                    .sign(key, hashes.SHA256())
-                )
-                name = f"SimpleNotificationService-{uuid.uuid4().hex}.pem"
-                # Served, as SNS does, to an unsigned GET on the region's endpoint (moto's default account holds it).
-                backend = sns_backends[DEFAULT_ACCOUNT_ID][subscription.topic.sns_backend.region_name]
-                backend._message_public_keys[name] = cert.public_bytes(serialization.Encoding.PEM)
-                certificates[id(subscription)] = name
+    def certificate(subscription: Subscription) -> str:
+        """The key name the subscription's certificate is published under, kept on the subscription itself (it goes
+        when moto's state is reset, with the certificate it names)."""
+        with lock:
+            name: str | None = getattr(subscription, CERTIFICATE_ATTRIBUTE, None)
+            if name is not None:
                 return name
+            key = subscription.private_key()
+            issuer = [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Amazon"),
+                x509.NameAttribute(NameOID.COMMON_NAME, "Amazon RSA 2048 M01"),
+            ]
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")]))
+                .issuer_name(x509.Name(issuer))
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(utcnow())
+                .not_valid_after(utcnow() + timedelta(days=365))
+                .sign(key, hashes.SHA256())
+            )
+            name = f"SimpleNotificationService-{uuid.uuid4().hex}.pem"
+            # Served, as SNS does, to an unsigned GET on the region's endpoint (moto's default account holds it).
+            backend = sns_backends[DEFAULT_ACCOUNT_ID][subscription.topic.sns_backend.region_name]
+            backend._message_public_keys[name] = cert.public_bytes(serialization.Encoding.PEM)
+            setattr(subscription, CERTIFICATE_ATTRIBUTE, name)
+            return name
 
-        def get_post_data(
-            self: Subscription,
-            message: str,
-            message_id: str,
-            subject: str | None,
-            message_attributes: dict[str, Any] | None = None,
-        ) -> dict[str, Any]:
-            key_name = certificate(self)
-            region = self.topic.sns_backend.region_name
-            timestamp = iso_8601_datetime_with_milliseconds()
-            signed = [("Message", message), ("MessageId", message_id)]
-            signed += [("Subject", subject)] if subject else []
-            signed += [("Timestamp", timestamp), ("TopicArn", self.topic.arn), ("Type", "Notification")]
-            string_to_sign = "".join(f"{name}\n{value}\n" for name, value in signed)
-            signature = self.private_key().sign(string_to_sign.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
-            post_data: dict[str, Any] = {
-                "Type": "Notification",
-                "MessageId": message_id,
-                "TopicArn": self.topic.arn,
-                "Message": message,
-                "Timestamp": timestamp,
-                "SignatureVersion": "2",
-                "Signature": base64.b64encode(signature).decode("ascii"),
-                "SigningCertURL": f"https://sns.{region}.amazonaws.com/{key_name}",
-                "UnsubscribeURL": f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}",
-            }
-            if subject:
-                post_data["Subject"] = subject
-            if message_attributes:
-                post_data["MessageAttributes"] = message_attributes
-            return post_data
+    def get_post_data(
+        self: Subscription,
+        message: str,
+        message_id: str,
+        subject: str | None,
+        message_attributes: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        key_name = certificate(self)
+        region = self.topic.sns_backend.region_name
+        timestamp = iso_8601_datetime_with_milliseconds()
+        signed = [("Message", message), ("MessageId", message_id)]
+        signed += [("Subject", subject)] if subject else []
+        signed += [("Timestamp", timestamp), ("TopicArn", self.topic.arn), ("Type", "Notification")]
+        string_to_sign = "".join(f"{name}\n{value}\n" for name, value in signed)
+        signature = self.private_key().sign(string_to_sign.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+        post_data: dict[str, Any] = {
+            "Type": "Notification",
+            "MessageId": message_id,
+            "TopicArn": self.topic.arn,
+            "Message": message,
+            "Timestamp": timestamp,
+            "SignatureVersion": "2",
+            "Signature": base64.b64encode(signature).decode("ascii"),
+            "SigningCertURL": f"https://sns.{region}.amazonaws.com/{key_name}",
+            "UnsubscribeURL": f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}",
+        }
+        if subject:
+            post_data["Subject"] = subject
+        if message_attributes:
+            post_data["MessageAttributes"] = message_attributes
+        return post_data
 
-        Subscription.get_post_data = get_post_data
-        _sns_patched = True
+    Subscription.get_post_data = get_post_data
 
 
 def free_port() -> int:
