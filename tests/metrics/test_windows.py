@@ -14,10 +14,13 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 
+from lambdas.metrics.store import DynamoWindowStore
 from lambdas.metrics.windows import (
     CLAIM_TIMEOUT_MS,
     MemoryWindowStore,
@@ -114,13 +117,16 @@ class InjectedCrashError(Exception):
     pass
 
 
-class CrashingStore(MemoryWindowStore):
-    """Raises at the n-th write (window item, shard state, claim or emitted mark) while armed."""
+class CrashingStore:
+    """Wraps a store; raises at the n-th write (window item, shard state, claim or emitted mark) while armed."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
         self.crash_at: int | None = None
         self.writes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
     def _write(self) -> None:
         self.writes += 1
@@ -130,23 +136,23 @@ class CrashingStore(MemoryWindowStore):
 
     def put_window(self, key, window, expected_version):  # type: ignore[no-untyped-def]
         self._write()
-        super().put_window(key, window, expected_version)
+        self.inner.put_window(key, window, expected_version)
 
     def put_shard(self, state, expected_version):  # type: ignore[no-untyped-def]
         self._write()
-        super().put_shard(state, expected_version)
+        self.inner.put_shard(state, expected_version)
 
     def claim_window(self, start_ms, now_ms):  # type: ignore[no-untyped-def]
         self._write()
-        return super().claim_window(start_ms, now_ms)
+        return self.inner.claim_window(start_ms, now_ms)
 
     def mark_emitted(self, start_ms):  # type: ignore[no-untyped-def]
         self._write()
-        super().mark_emitted(start_ms)
+        self.inner.mark_emitted(start_ms)
 
 
 class Driver:
-    def __init__(self, store: CrashingStore, window: WindowSettings, shard_ids: list[str], rng: random.Random):
+    def __init__(self, store: Any, window: WindowSettings, shard_ids: list[str], rng: random.Random):
         self.store, self.window, self.shard_ids, self.rng = store, window, shard_ids, rng
         self.now = 1_000_000
         self.emissions: dict[int, list[dict]] = defaultdict(list)
@@ -215,11 +221,37 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_windows_match_the_model_under_retries_bisects_replays_and_interleaving(scenario: dict[str, Any]) -> None:
+    check_against_model(scenario, MemoryWindowStore())
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_dynamodb_store_gives_the_model_s_windows_too(scenario: dict[str, Any]) -> None:
+    window = WindowSettings(WINDOW_S, LATENESS_S, THRESHOLD)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(dynamodb, "windows")
+        check_against_model(scenario, DynamoWindowStore(dynamodb, "windows", window.window_ms, ttl_seconds=3600))
+
+
+def create_table(dynamodb: Any, name: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def check_against_model(scenario: dict[str, Any], inner: Any) -> None:
     # GIVEN shards of events with out-of-order and late records, cut into random batches
     shards: dict[str, list[Event]] = scenario["shards"]
     rng = random.Random(scenario["seed"])
     window = WindowSettings(WINDOW_S, LATENESS_S, THRESHOLD, idle_seconds=10**9)
-    store = CrashingStore()
+    store = CrashingStore(inner)
     driver = Driver(store, window, list(shards), rng)
     queues: dict[str, list[list[StreamRecord]]] = {}
     for shard, events in shards.items():
