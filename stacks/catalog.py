@@ -14,6 +14,7 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from lambdas.metrics.sink import WINDOW_METRICS_COLUMNS, WINDOW_METRICS_PREFIX, WINDOW_METRICS_TABLE
 from lambdas.schemas import FAMILIES, FAMILY_TABLES
 from streamlake import lake
 
@@ -54,7 +55,8 @@ def _time_projection() -> dict[str, glue.PartitionProjectionConfiguration]:
 
 
 class LakeCatalog(Construct):
-    """Attributes: `database`, `tables` (family -> S3Table) and `all_events` (the schema Firehose converts with)."""
+    """Attributes: `database`, `tables` (family -> S3Table), `all_events` (the schema Firehose converts with) and
+    `window_metrics` (closed event-time windows, written by the window-metrics function)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: LakeCatalogProps) -> None:
         super().__init__(scope, construct_id)
@@ -93,6 +95,21 @@ class LakeCatalog(Construct):
             bucket=props.lake_bucket,
         )
 
+        time_template = "/".join(f"{key}=${{{key}}}" for key in lake.TIME_PARTITION_KEYS)
+        self.window_metrics = self._table(
+            "WindowMetricsTable",
+            name=WINDOW_METRICS_TABLE,
+            description="closed event-time windows: KPIs per sensor, location, service, course and event type "
+            "(GZIP JSON lines, partitioned by the hour the window starts in)",
+            columns=list(WINDOW_METRICS_COLUMNS),
+            partition_keys=time_keys,
+            projection=_time_projection(),
+            s3_prefix=WINDOW_METRICS_PREFIX,
+            template=f"{bucket_url}/{WINDOW_METRICS_PREFIX}{time_template}/",
+            bucket=props.lake_bucket,
+            data_format=glue.DataFormat.JSON,
+        )
+
     def _table(
         self,
         construct_id: str,
@@ -105,6 +122,7 @@ class LakeCatalog(Construct):
         s3_prefix: str,
         template: str,
         bucket: s3.IBucket,
+        data_format: glue.DataFormat = glue.DataFormat.PARQUET,
     ) -> glue.S3Table:
         return glue.S3Table(
             self,
@@ -114,7 +132,7 @@ class LakeCatalog(Construct):
             description=description,
             storage=glue.S3TableStorage.from_bucket(bucket),
             s3_prefix=s3_prefix,
-            data_format=glue.DataFormat.PARQUET,
+            data_format=data_format,
             columns=[glue.Column(name=col, type=_GLUE_TYPES[glue_type]) for col, glue_type in columns],
             partition_keys=partition_keys,
             partition_projection=projection,

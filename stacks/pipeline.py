@@ -20,11 +20,13 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from athena_queries import saved_queries
+from lambdas.metrics import metric_names as window_metric_names
 from lambdas.processor import metric_names
 from stacks.analytics import AnalyticsWorkgroup, AnalyticsWorkgroupProps
 from stacks.catalog import LakeCatalog, LakeCatalogProps
 from stacks.delivery import LakeDelivery, LakeDeliveryProps
 from stacks.kafka_bridge import KafkaBridge, KafkaBridgeProps
+from stacks.metrics import WindowMetrics, WindowMetricsProps
 from stacks.monitoring import PipelineMonitoring, PipelineMonitoringProps
 from stacks.nag import suppress
 from stacks.notifications import Notifications, NotificationsProps
@@ -154,12 +156,32 @@ class IngestionStack(cdk.Stack):
                 retain_logs=config.retain_data,
             ),
         )
+        m = config.metrics
+        self.window_metrics = WindowMetrics(
+            self,
+            "WindowMetrics",
+            WindowMetricsProps(
+                stream=self.stream,
+                lake_bucket=lake_bucket,
+                dead_letter_queue=self.processor.dead_letter_queue,
+                powertools_version=config.powertools_layer_version,
+                window_seconds=m.window_seconds,
+                allowed_lateness_seconds=m.allowed_lateness_seconds,
+                ttl_seconds=m.ttl_seconds,
+                idle_shard_seconds=m.idle_shard_seconds,
+                batch_size=m.batch_size,
+                batch_window_seconds=m.batch_window_seconds,
+                high_temperature_c=t.high_temperature_c,
+                retain_logs=config.retain_data,
+            ),
+        )
         _acknowledge_cdk_helpers(self)
         suppress(
             self,
             "AwsSolutions-IAM5",
             "Object-level wildcards produced by CDK grants, each scoped to this app's lake bucket (for the "
-            "processor to quarantine/ only); the KMS and S3 action groups those grants expand to; and X-Ray trace "
+            "processor to quarantine/ only, for the window-metrics function to metrics/window_metrics/ only); the "
+            "KMS and S3 action groups those grants expand to; and X-Ray trace "
             "writes and Firehose's glue:GetSchemaVersion, which support no resource-level permissions.",
             applies_to=[
                 "Action::s3:Abort*",
@@ -170,13 +192,14 @@ class IngestionStack(cdk.Stack):
                 "Action::kms:GenerateDataKey*",
                 "Action::kms:ReEncrypt*",
                 "Resource::*",
-                {"regex": _LAKE_OBJECTS_REGEX.format(suffix="(quarantine\\/)?\\*")},
+                {"regex": _LAKE_OBJECTS_REGEX.format(suffix="(quarantine\\/|metrics\\/window_metrics\\/)?\\*")},
             ],
         )
         cdk.CfnOutput(self, OUTPUT_STREAM_NAME, value=self.stream.stream_name)
         cdk.CfnOutput(self, "DeliveryStreamName", value=self.delivery.delivery_stream.delivery_stream_name)
         cdk.CfnOutput(self, "ProcessorFunctionName", value=self.processor.function.function_name)
         cdk.CfnOutput(self, "DeadLetterQueueUrl", value=self.processor.dead_letter_queue.queue_url)
+        cdk.CfnOutput(self, "WindowsTableName", value=self.window_metrics.table.table_name)
 
 
 class MonitoringStack(cdk.Stack):
@@ -238,6 +261,7 @@ class MonitoringStack(cdk.Stack):
                             )
                         ),
                     ),
+                    *_window_widgets(config.metrics.window_seconds),
                     (
                         "End-to-end lag, event time to processing (ms)",
                         (
@@ -252,6 +276,37 @@ class MonitoringStack(cdk.Stack):
                 ),
             ),
         )
+
+
+def _window_widgets(window_seconds: int) -> tuple[tuple[str, tuple[cloudwatch.IMetric, ...]], ...]:
+    """Dashboard graphs of the closed event-time windows. Locations, services and event types are not known at
+    synth time, so each graph is a metric-math SEARCH over the dimension the window-metrics function emits."""
+    period = cdk.Duration.seconds(max(60, window_seconds))
+
+    def search(dimension: str, metric: str, statistic: str, label: str) -> cloudwatch.MathExpression:
+        namespace = window_metric_names.NAMESPACE
+        return cloudwatch.MathExpression(
+            expression=f"SEARCH('{{{namespace},service,{dimension}}} MetricName=\"{metric}\"', '{statistic}', "
+            f"{int(period.to_seconds())})",
+            label=label,
+            period=period,
+            using_metrics={},
+        )
+
+    return (
+        (
+            "Average temperature per location, per window (C)",
+            (search("location", window_metric_names.AVG_TEMPERATURE, "Average", "avg"),),
+        ),
+        (
+            "Error rate per service, per window (%)",
+            (search("service", window_metric_names.ERROR_RATE, "Average", "error rate"),),
+        ),
+        (
+            "Student activity per minute, by event type",
+            (search("event_type", window_metric_names.STUDENT_EVENTS, "Sum", "events"),),
+        ),
+    )
 
 
 class KafkaBridgeStack(cdk.Stack):

@@ -76,6 +76,18 @@ class KafkaConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Event-time windowed metrics (lambdas/metrics): window, watermark lateness, state TTL, event source batch."""
+
+    window_seconds: int = 30
+    allowed_lateness_seconds: int = 10
+    ttl_seconds: int = 3600
+    idle_shard_seconds: int = 60
+    batch_size: int = 1000
+    batch_window_seconds: int = 5
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a deployment of streamlake can be tuned by. Defaults reproduce the lab setup."""
 
@@ -95,6 +107,7 @@ class Config:
     powertools_layer_version: str = "3.37.0"
     thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     @property
     def retain_data(self) -> bool:
@@ -230,14 +243,27 @@ _KAFKA: dict[str, Callable[[str, Any], Any]] = {
     "batch_size": _int(1, 10000),
 }
 
+_METRICS: dict[str, Callable[[str, Any], Any]] = {
+    # Further rules (a window divides a minute or an hour, lateness below the window) in _check_combinations.
+    "window_seconds": _int(1, 3600),
+    "allowed_lateness_seconds": _int(0, 3599),
+    # How long window rows stay in DynamoDB after their window ends (closed windows stay in the lake).
+    "ttl_seconds": _int(60, 7 * 86400),
+    "idle_shard_seconds": _int(1, 86400),
+    "batch_size": _int(1, 10000),
+    "batch_window_seconds": _int(0, 300),
+}
+
 # Context keys are flat so `-c key=value` works for every one: thresholds are `threshold_<name>`, Kafka
-# settings `kafka_<name>`.
+# settings `kafka_<name>`, windowed metrics `metrics_<name>`.
 _THRESHOLD_PREFIX = "threshold_"
 _KAFKA_PREFIX = "kafka_"
+_METRICS_PREFIX = "metrics_"
 CONFIG_KEYS: tuple[str, ...] = (
     *_TOP_LEVEL,
     *(_THRESHOLD_PREFIX + k for k in _THRESHOLDS),
     *(_KAFKA_PREFIX + k for k in _KAFKA),
+    *(_METRICS_PREFIX + k for k in _METRICS),
 )
 # Keys that look like ours (snake_case) but are not: a typo such as `shard_cont` must not pass silently.
 _OUR_KEY_SHAPE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$|^[a-z]+$")
@@ -265,6 +291,7 @@ def config_from_context(context: Mapping[str, Any]) -> Config:
         **pick(_TOP_LEVEL, ""),
         thresholds=AlarmThresholds(**pick(_THRESHOLDS, _THRESHOLD_PREFIX)),
         kafka=KafkaConfig(**pick(_KAFKA, _KAFKA_PREFIX)),
+        metrics=MetricsConfig(**pick(_METRICS, _METRICS_PREFIX)),
     )
     _check_combinations(config)
     return config
@@ -298,6 +325,23 @@ def _check_combinations(config: Config) -> None:
             )
     if k.enabled and not k.topics:
         raise ConfigError("kafka_topics", "must list at least one topic when the Kafka bridge is enabled")
+    _check_windows(config)
+
+
+def _check_windows(config: Config) -> None:
+    """The windowed-metrics rules are the engine's own (lambdas/metrics/windows.py), checked before synthesis."""
+    from lambdas.metrics.windows import WindowSettings, WindowSettingsError
+
+    m = config.metrics
+    try:
+        WindowSettings(
+            window_seconds=m.window_seconds,
+            allowed_lateness_seconds=m.allowed_lateness_seconds,
+            high_temperature_c=config.thresholds.high_temperature_c,
+            idle_seconds=m.idle_shard_seconds,
+        )
+    except WindowSettingsError as error:
+        raise ConfigError(error.key, error.problem) from None
 
 
 def load_config(overrides: Mapping[str, Any] | None = None, cdk_json: Path = CDK_JSON) -> Config:
@@ -316,4 +360,5 @@ def describe_keys() -> list[tuple[str, str]]:
     rows = [(name, repr(getattr(defaults, name))) for name in _TOP_LEVEL]
     rows += [(_THRESHOLD_PREFIX + f.name, repr(getattr(defaults.thresholds, f.name))) for f in fields(AlarmThresholds)]
     rows += [(_KAFKA_PREFIX + f.name, repr(getattr(defaults.kafka, f.name))) for f in fields(KafkaConfig)]
+    rows += [(_METRICS_PREFIX + f.name, repr(getattr(defaults.metrics, f.name))) for f in fields(MetricsConfig)]
     return rows

@@ -19,6 +19,36 @@ from lambdas.metrics import metric_names
 from lambdas.metrics.windows import Aggregate, WindowKey, WindowSettings, summary
 
 WINDOW_METRICS_PREFIX = "metrics/window_metrics/"
+WINDOW_METRICS_TABLE = "window_metrics"
+
+# Columns of the `window_metrics` Glue table (GZIP JSON lines, partitioned by the hour the window starts in): every
+# key `summary` can write, with its Glue type. A family's row leaves the other families' columns out (NULL).
+WINDOW_METRICS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("family", "string"),
+    ("dimension", "string"),
+    ("entity", "string"),
+    ("window_start", "string"),
+    ("window_end", "string"),
+    ("count", "bigint"),
+    ("min_temperature", "double"),
+    ("avg_temperature", "double"),
+    ("max_temperature", "double"),
+    ("min_humidity", "double"),
+    ("avg_humidity", "double"),
+    ("max_humidity", "double"),
+    ("above_threshold", "bigint"),
+    ("count_debug", "bigint"),
+    ("count_info", "bigint"),
+    ("count_warning", "bigint"),
+    ("count_error", "bigint"),
+    ("count_critical", "bigint"),
+    ("error_rate", "double"),
+    ("course_id", "string"),
+    ("event_type", "string"),
+    ("grades", "bigint"),
+    ("avg_grade", "double"),
+    ("failing_rate", "double"),
+)
 
 
 def window_object_key(start_ms: int) -> str:

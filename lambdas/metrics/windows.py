@@ -62,7 +62,12 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
 
 
 class WindowSettingsError(ValueError):
-    """A window setting is out of range; the message names the setting."""
+    """A window setting is out of range; `key` is the configuration key (cdk.json context) it comes from."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -77,29 +82,31 @@ class WindowSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.window_seconds, int) or not 1 <= self.window_seconds <= 3600:
             raise WindowSettingsError(
-                f"metrics_window_seconds: must be an integer from 1 to 3600, got {self.window_seconds!r}"
+                "metrics_window_seconds", f"must be an integer from 1 to 3600, got {self.window_seconds!r}"
             )
         if 60 % self.window_seconds and self.window_seconds % 60:
             raise WindowSettingsError(
-                "metrics_window_seconds: must divide a minute (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) or be a "
-                f"whole number of minutes dividing an hour, got {self.window_seconds}"
+                "metrics_window_seconds",
+                "must divide a minute (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30) or be a "
+                f"whole number of minutes dividing an hour, got {self.window_seconds}",
             )
         if self.window_seconds >= 60 and 3600 % self.window_seconds:
             raise WindowSettingsError(
-                f"metrics_window_seconds: a window of whole minutes must divide an hour, got {self.window_seconds}"
+                "metrics_window_seconds", f"a window of whole minutes must divide an hour, got {self.window_seconds}"
             )
         if not isinstance(self.allowed_lateness_seconds, int) or self.allowed_lateness_seconds < 0:
             raise WindowSettingsError(
-                "metrics_allowed_lateness_seconds: must be a non-negative integer, "
-                f"got {self.allowed_lateness_seconds!r}"
+                "metrics_allowed_lateness_seconds",
+                f"must be a non-negative integer, got {self.allowed_lateness_seconds!r}",
             )
         if self.allowed_lateness_seconds >= self.window_seconds:
             raise WindowSettingsError(
-                f"metrics_allowed_lateness_seconds: must be less than metrics_window_seconds "
-                f"({self.window_seconds}), got {self.allowed_lateness_seconds}"
+                "metrics_allowed_lateness_seconds",
+                f"must be less than metrics_window_seconds "
+                f"({self.window_seconds}), got {self.allowed_lateness_seconds}",
             )
         if self.idle_seconds < 1:
-            raise WindowSettingsError(f"metrics_idle_shard_seconds: must be at least 1, got {self.idle_seconds}")
+            raise WindowSettingsError("metrics_idle_shard_seconds", f"must be at least 1, got {self.idle_seconds}")
 
     @property
     def window_ms(self) -> int:
