@@ -5,7 +5,7 @@ Items (partition key `pk`, sort key `sk`, both strings; `expires_at` is the tabl
 | pk | sk | what |
 |---|---|---|
 | `shard` | shard id | the shard's read position (`seq`, padded), largest event time, processing times, `version` |
-| `win#<start ms>` | `<family>#<dimension>#<entity>` | an entity's aggregate (JSON), `applied`, `version` |
+| `win#<start ms>` | `<family>#<dimension>#<bucket>` | its entities' aggregates (JSON), `applied`, `version` |
 | `open` | start ms, padded | one row per window: `claimed_at` while being emitted, `emitted` once emitted |
 
 Every write of a shard or window item is conditioned on the version read before it (optimistic concurrency), so two
@@ -24,8 +24,9 @@ from lambdas.metrics.windows import (
     CLAIM_TIMEOUT_MS,
     Aggregate,
     ConditionFailedError,
+    ItemKey,
     ShardState,
-    StoredWindow,
+    StoredItem,
     WindowKey,
 )
 
@@ -38,8 +39,8 @@ def _window_pk(start_ms: int) -> str:
     return f"win#{start_ms}"
 
 
-def _window_sk(key: WindowKey) -> str:
-    return f"{key.family}#{key.dimension}#{key.entity}"
+def _window_sk(key: ItemKey) -> str:
+    return f"{key.family}#{key.dimension}#{key.bucket:02d}"
 
 
 def _is_condition_failure(error: Exception) -> bool:
@@ -55,6 +56,9 @@ class DynamoWindowStore:
         self._table = table
         self._window_ms = window_ms
         self._ttl_ms = ttl_seconds * 1000
+        # Windows this execution environment has indexed already: the index row is written once per window, not
+        # once per entity (it is idempotent, so forgetting this set on a cold start only costs a write).
+        self._indexed: set[int] = set()
 
     # -- shards --------------------------------------------------------------------------------------------------
 
@@ -82,7 +86,7 @@ class DynamoWindowStore:
 
     # -- windows -------------------------------------------------------------------------------------------------
 
-    def get_window(self, key: WindowKey) -> StoredWindow | None:
+    def get_item(self, key: ItemKey) -> StoredItem | None:
         item = self._db.get_item(
             TableName=self._table,
             Key={"pk": {"S": _window_pk(key.start_ms)}, "sk": {"S": _window_sk(key)}},
@@ -90,27 +94,27 @@ class DynamoWindowStore:
         ).get("Item")
         if not item:
             return None
-        return StoredWindow(
-            aggregate=Aggregate.from_dict(json.loads(item["aggregate"]["S"])),
+        return StoredItem(
+            entities=_entities(item),
             applied={shard: value["S"] for shard, value in item.get("applied", {}).get("M", {}).items()},
             version=int(item["version"]["N"]),
         )
 
-    def put_window(self, key: WindowKey, window: StoredWindow, expected_version: int) -> None:
+    def put_item(self, key: ItemKey, item: StoredItem, expected_version: int) -> None:
         expires = str((key.start_ms + self._window_ms + self._ttl_ms) // 1000)
-        item = {
+        entities = {entity: agg.to_dict() for entity, agg in item.entities.items()}
+        record = {
             "pk": {"S": _window_pk(key.start_ms)},
             "sk": {"S": _window_sk(key)},
             "family": {"S": key.family},
             "dimension": {"S": key.dimension},
-            "entity": {"S": key.entity},
             "start_ms": {"N": str(key.start_ms)},
-            "aggregate": {"S": json.dumps(window.aggregate.to_dict(), separators=(",", ":"))},
-            "applied": {"M": {shard: {"S": seq} for shard, seq in window.applied.items()}},
-            "version": {"N": str(window.version)},
+            "entities": {"S": json.dumps(entities, separators=(",", ":"), sort_keys=True)},
+            "applied": {"M": {shard: {"S": seq} for shard, seq in item.applied.items()}},
+            "version": {"N": str(item.version)},
             "expires_at": {"N": expires},
         }
-        if expected_version == 0:
+        if expected_version == 0 and key.start_ms not in self._indexed:
             # The window's row in the index first (an idempotent update that keeps a claim or emitted mark): were it
             # written after the item, a crash in between would leave a window that a retry, finding its item
             # already merged, never indexes, and that therefore never closes.
@@ -120,7 +124,8 @@ class DynamoWindowStore:
                 UpdateExpression="SET expires_at = :e",
                 ExpressionAttributeValues={":e": {"N": expires}},
             )
-        self._conditional_put(item, expected_version)
+            self._indexed.add(key.start_ms)
+        self._conditional_put(record, expected_version)
 
     def open_windows(self) -> list[int]:
         return [
@@ -130,8 +135,8 @@ class DynamoWindowStore:
     def window_entities(self, start_ms: int) -> dict[WindowKey, Aggregate]:
         entities = {}
         for item in self._query(_window_pk(start_ms)):
-            key = WindowKey(item["family"]["S"], item["dimension"]["S"], item["entity"]["S"], start_ms)
-            entities[key] = Aggregate.from_dict(json.loads(item["aggregate"]["S"]))
+            for entity, agg in _entities(item).items():
+                entities[WindowKey(item["family"]["S"], item["dimension"]["S"], entity, start_ms)] = agg
         return entities
 
     def claim_window(self, start_ms: int, now_ms: int) -> bool:
@@ -194,6 +199,10 @@ class DynamoWindowStore:
             if "LastEvaluatedKey" not in page:
                 return items
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _entities(item: dict[str, Any]) -> dict[str, Aggregate]:
+    return {entity: Aggregate.from_dict(agg) for entity, agg in json.loads(item["entities"]["S"]).items()}
 
 
 def _shard_from_item(shard_id: str, item: dict[str, Any]) -> ShardState:

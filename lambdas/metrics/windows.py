@@ -24,7 +24,9 @@ Watermark and late records
 
 Exactly once under retries
     Lambda re-delivers a batch after an error, bisects it, or (after a restart) replays from the last checkpoint.
-    Each window item remembers, per shard, the sequence number of the last record merged into it; a batch merges
+    Entities are stored in items of up to a few hundred entities each (a window's entities of one dimension, spread
+    over `ITEM_BUCKETS` items by a hash of the entity), so a batch writes a handful of items, not one per sensor.
+    Each item remembers, per shard, the sequence number of the last record merged into it; a batch merges
     only the records after that mark, with a write conditioned on the item's version (optimistic concurrency, so
     shards writing the same window concurrently never lose each other's updates). A re-delivered record is
     therefore never counted twice, whatever subset of its batch had been applied before the failure. A closed window
@@ -40,6 +42,7 @@ same conditional-write semantics as the DynamoDB adapter, for tests and local mo
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -289,13 +292,38 @@ class ShardState:
         return None if self.max_event_ms is None else self.max_event_ms - settings.lateness_ms
 
 
-@dataclass
-class StoredWindow:
-    """One window item: its aggregate, the last sequence merged per shard, and a version for conditional writes."""
+ITEM_BUCKETS = 16
 
-    aggregate: Aggregate
+
+@dataclass(frozen=True)
+class ItemKey:
+    """One stored item: the entities of one window and dimension whose hash falls in `bucket`."""
+
+    family: str
+    dimension: str
+    start_ms: int
+    bucket: int
+
+    @classmethod
+    def of(cls, key: WindowKey) -> ItemKey:
+        # crc32, not hash(): the bucket must be the same in every process and on every run.
+        return cls(key.family, key.dimension, key.start_ms, zlib.crc32(key.entity.encode("utf-8")) % ITEM_BUCKETS)
+
+
+@dataclass
+class StoredItem:
+    """An item's aggregates per entity, the last sequence merged per shard, and a version for conditional writes."""
+
+    entities: dict[str, Aggregate]
     applied: dict[str, str]
     version: int
+
+    def copy(self) -> StoredItem:
+        return StoredItem(
+            {entity: Aggregate.from_dict(agg.to_dict()) for entity, agg in self.entities.items()},
+            dict(self.applied),
+            self.version,
+        )
 
 
 class ConditionFailedError(Exception):
@@ -311,9 +339,9 @@ class WindowStore(Protocol):
 
     def shards(self) -> list[ShardState]: ...
 
-    def get_window(self, key: WindowKey) -> StoredWindow | None: ...
+    def get_item(self, key: ItemKey) -> StoredItem | None: ...
 
-    def put_window(self, key: WindowKey, window: StoredWindow, expected_version: int) -> None: ...
+    def put_item(self, key: ItemKey, item: StoredItem, expected_version: int) -> None: ...
 
     def open_windows(self) -> list[int]: ...
 
@@ -377,7 +405,7 @@ def apply_batch(
     state = store.get_shard(shard_id)
     max_event = state.max_event_ms
     last_sequence = state.sequence
-    per_key: dict[WindowKey, list[tuple[str, Aggregate]]] = defaultdict(list)
+    per_item: dict[ItemKey, list[tuple[str, str, Aggregate]]] = defaultdict(list)
     for record in records:
         if record.shard_id != shard_id:
             raise ValueError(f"record of shard {record.shard_id} in a batch of shard {shard_id}")
@@ -393,12 +421,12 @@ def apply_batch(
             result.late[record.event.family] = result.late.get(record.event.family, 0) + 1
         else:
             for key, agg in contributions(record.event, settings):
-                per_key[key].append((sequence, agg))
+                per_item[ItemKey.of(key)].append((sequence, key.entity, agg))
             result.merged += 1
         max_event = event_ms if max_event is None else max(max_event, event_ms)
 
-    for key, parts in per_key.items():
-        _merge_into(store, key, shard_id, parts)
+    for item_key, parts in per_item.items():
+        _merge_into(store, item_key, shard_id, parts)
     if last_sequence != state.sequence:
         _advance_shard(store, state, last_sequence, max_event, now_ms)
 
@@ -440,22 +468,22 @@ def combined_watermark(
     return min(watermarks) if watermarks else None
 
 
-def _merge_into(store: WindowStore, key: WindowKey, shard_id: str, parts: list[tuple[str, Aggregate]]) -> None:
-    """Read-merge-write one window item, merging only the parts after the item's mark for this shard."""
+def _merge_into(store: WindowStore, key: ItemKey, shard_id: str, parts: list[tuple[str, str, Aggregate]]) -> None:
+    """Read-merge-write one item, merging only the parts after the item's mark for this shard."""
     for _ in range(MAX_CONFLICT_RETRIES):
-        stored = store.get_window(key)
+        stored = store.get_item(key)
         version = stored.version if stored else 0
         mark = stored.applied.get(shard_id, "") if stored else ""
-        fresh = [(seq, agg) for seq, agg in parts if seq > mark]
+        fresh = [part for part in parts if part[0] > mark]
         if not fresh:
             return
-        merged = Aggregate.from_dict(stored.aggregate.to_dict()) if stored else Aggregate()
-        for _seq, agg in fresh:
-            merged.merge(agg)
-        applied = dict(stored.applied) if stored else {}
-        applied[shard_id] = fresh[-1][0]
+        merged = stored.copy() if stored else StoredItem({}, {}, 0)
+        for _seq, entity, agg in fresh:
+            merged.entities.setdefault(entity, Aggregate()).merge(agg)
+        merged.applied[shard_id] = fresh[-1][0]
+        merged.version = version + 1
         try:
-            store.put_window(key, StoredWindow(merged, applied, version + 1), expected_version=version)
+            store.put_item(key, merged, expected_version=version)
             return
         except ConditionFailedError:
             continue  # another shard wrote the item in between: read it again
@@ -481,7 +509,7 @@ class MemoryWindowStore:
 
     def __init__(self) -> None:
         self._shards: dict[str, ShardState] = {}
-        self._windows: dict[WindowKey, StoredWindow] = {}
+        self._items: dict[ItemKey, StoredItem] = {}
         self._open: set[int] = set()
         self._claims: dict[int, int] = {}
         self._emitted: set[int] = set()
@@ -497,17 +525,15 @@ class MemoryWindowStore:
     def shards(self) -> list[ShardState]:
         return list(self._shards.values())
 
-    def get_window(self, key: WindowKey) -> StoredWindow | None:
-        stored = self._windows.get(key)
-        if stored is None:
-            return None
-        return StoredWindow(Aggregate.from_dict(stored.aggregate.to_dict()), dict(stored.applied), stored.version)
+    def get_item(self, key: ItemKey) -> StoredItem | None:
+        stored = self._items.get(key)
+        return stored.copy() if stored else None
 
-    def put_window(self, key: WindowKey, window: StoredWindow, expected_version: int) -> None:
-        current = self._windows.get(key)
+    def put_item(self, key: ItemKey, item: StoredItem, expected_version: int) -> None:
+        current = self._items.get(key)
         if (current.version if current else 0) != expected_version:
             raise ConditionFailedError(str(key))
-        self._windows[key] = window
+        self._items[key] = item.copy()
         if key.start_ms not in self._emitted:
             self._open.add(key.start_ms)
 
@@ -516,9 +542,10 @@ class MemoryWindowStore:
 
     def window_entities(self, start_ms: int) -> dict[WindowKey, Aggregate]:
         return {
-            key: Aggregate.from_dict(stored.aggregate.to_dict())
-            for key, stored in self._windows.items()
+            WindowKey(key.family, key.dimension, entity, start_ms): Aggregate.from_dict(agg.to_dict())
+            for key, item in self._items.items()
             if key.start_ms == start_ms
+            for entity, agg in item.entities.items()
         }
 
     def claim_window(self, start_ms: int, now_ms: int) -> bool:

@@ -134,9 +134,9 @@ class CrashingStore:
             self.crash_at = None
             raise InjectedCrashError()
 
-    def put_window(self, key, window, expected_version):  # type: ignore[no-untyped-def]
+    def put_item(self, key, item, expected_version):  # type: ignore[no-untyped-def]
         self._write()
-        self.inner.put_window(key, window, expected_version)
+        self.inner.put_item(key, item, expected_version)
 
     def put_shard(self, state, expected_version):  # type: ignore[no-untyped-def]
         self._write()
