@@ -128,8 +128,10 @@ def test_each_hot_reading_with_a_naughty_name_is_mailed_exactly_once(hostile_run
     bodies = mail_bodies(hostile_run["run_dir"])
     assert hot
     for record in hot:
-        assert sum(record.event_id in body for body in bodies) == 1, record.name
-    assert len(bodies) == len(hot)
+        event_id = record.event_id or parse(record.data).event_id  # corpus cases without one get it derived
+        assert sum(event_id in body for body in bodies) == 1, record.name
+    # plus one notification: the corpus case issue15-channel-upper is a student event asking for one (channel SMS)
+    assert len(bodies) == len(hot) + 1
 
 
 # ------------------------------------------------------------------------------------------------------------------
