@@ -13,6 +13,9 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from lambdas.bridge.core import plan_batch
+from lambdas.bridge.mapping import DEFAULT_ROUTES, KafkaMessage
+from lambdas.bridge.wire import default_registry
 from lambdas.processor.batch import process_record
 from lambdas.processor.rules import Position, Thresholds
 from lambdas.schemas import judge
@@ -45,7 +48,20 @@ def verdicts(payload: bytes) -> dict[str, tuple]:
     assert result in (OK, FAILED)
     reference = judge(payload, now=NOW)
     transformation = ("ok", data.decode("utf-8").rstrip("\n")) if result == OK else ("refused", reference.reason)
-    return {"judge": _of(reference), "processor": processor, "transformation": transformation}
+    return {
+        "judge": _of(reference),
+        "processor": processor,
+        "transformation": transformation,
+        "bridge": bridge_verdict(payload),
+    }
+
+
+def bridge_verdict(payload: bytes) -> tuple:
+    """The Kafka bridge's verdict on the bytes as a message value (it adds `source` and a default `event_id`, so its
+    verdict is its own; what must hold is that the stack depth does not change it)."""
+    message = KafkaMessage("sistema-logs", 0, 7, 1748772000000, None, payload)
+    plan = plan_batch([message], DEFAULT_ROUTES, default_registry(), NOW)
+    return ("ok", plan.entries[0].data) if plan.entries else ("refused", plan.rejected[0].reason)
 
 
 def _of(verdict: Any) -> tuple:
