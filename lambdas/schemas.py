@@ -422,39 +422,38 @@ def _timestamp(record: dict[str, Any], now: datetime) -> datetime:
     match = _TIMESTAMP.fullmatch(value.strip(TRIM_CHARACTERS))
     if match is None:
         raise InvalidEventError(f"timestamp is not ISO-8601: {value[:60]!r}", "timestamp")
-    parts = match.groupdict()
+    # A timestamp without offset (the lab producer's datetime.now().isoformat()) is taken as UTC.
+    year_text, month, day, hour, minute, second, fraction, _, sign, offset_hour, offset_minute = match.groups()
     # Decide on the year before converting: a year far outside the accepted range (year 1 with a positive offset,
     # 9999 with a negative one) would leave datetime's range during the conversion to UTC.
-    year = int(parts["year"])
+    year = int(year_text)
     if year < EARLIEST_TIMESTAMP.year - 1:
         raise InvalidEventError(f"timestamp {value[:60]!r} is before {EARLIEST_TIMESTAMP:%Y-%m-%d}", "timestamp")
     if year > now.year + 1:
         raise InvalidEventError(f"timestamp {value[:60]!r} is more than a day in the future", "timestamp")
-    if parts["second"] == "60":
+    if second == "60":
         raise InvalidEventError(f"timestamp {value[:60]!r} is a leap second, which cannot be stored", "timestamp")
-    offset = timedelta(0)
-    if parts["sign"] is not None:
-        offset_hour, offset_minute = int(parts["offset_hour"]), int(parts["offset_minute"])
-        if offset_hour > 23 or offset_minute > 59:
-            raise InvalidEventError(f"timestamp {value[:60]!r} has an invalid UTC offset", "timestamp")
-        offset = timedelta(hours=offset_hour, minutes=offset_minute) * (-1 if parts["sign"] == "-" else 1)
-    # Millisecond precision, the precision of the normalised string form (format_timestamp).
-    millisecond = int((parts["fraction"] or "0")[:3].ljust(3, "0"))
     try:
         local = datetime(
             year,
-            int(parts["month"]),
-            int(parts["day"]),
-            int(parts["hour"] or 0),
-            int(parts["minute"] or 0),
-            int(parts["second"] or 0),
-            millisecond * 1000,
+            int(month),
+            int(day),
+            int(hour) if hour else 0,
+            int(minute) if minute else 0,
+            int(second) if second else 0,
+            # Millisecond precision, the precision of the normalised string form (format_timestamp).
+            int(fraction[:3].ljust(3, "0")) * 1000 if fraction else 0,
             tzinfo=UTC,
         )
     except ValueError:
         raise InvalidEventError(f"timestamp {value[:60]!r} is not a valid date and time", "timestamp") from None
-    # A timestamp without offset (the lab producer's datetime.now().isoformat()) is taken as UTC.
-    moment = local - offset
+    if sign is None:
+        moment = local
+    else:
+        if int(offset_hour) > 23 or int(offset_minute) > 59:
+            raise InvalidEventError(f"timestamp {value[:60]!r} has an invalid UTC offset", "timestamp")
+        offset = timedelta(minutes=int(offset_hour) * 60 + int(offset_minute))
+        moment = local - offset if sign == "+" else local + offset
     if moment < EARLIEST_TIMESTAMP:
         raise InvalidEventError(f"timestamp {value[:60]!r} is before {EARLIEST_TIMESTAMP:%Y-%m-%d}", "timestamp")
     if moment > now + MAX_CLOCK_SKEW:
