@@ -11,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo test lint synth bench clean browser soak
+.PHONY: install demo test lint synth bench clean browser soak fuzz
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,16 @@ soak: $(VENV)/.installed
 	@mkdir -p run && rm -f run/soak-report.jsonl
 	RELIABILITY_REPORT=run/soak-report.jsonl $(BIN)/python -m pytest tests/reliability -m soak -q
 	@$(BIN)/python -m tests.reliability.report run/soak-report.jsonl
+
+# Coverage-guided fuzzing (atheris) of every stage's decode -> validate -> enrich -> serialise, FUZZ_SECONDS long
+# (10 minutes by default; `make test` runs 20 s of it). The corpus grows in run/fuzz/corpus across runs; a crash
+# input lands in run/fuzz/ as crash-*: copy it to tests/data/hostile/fuzz/ (replayed by every `make test`) and fix.
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.installed
+	@mkdir -p run/fuzz/corpus
+	$(BIN)/python -m tests.fuzz.seeds run/fuzz/corpus
+	$(BIN)/python -m tests.fuzz.stages -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/json.dict \
+	  -rss_limit_mb=2048 -artifact_prefix=run/fuzz/ -print_final_stats=1 run/fuzz/corpus
 
 clean:
 	rm -rf cdk.out run .pytest_cache .ruff_cache .hypothesis

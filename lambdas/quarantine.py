@@ -4,10 +4,11 @@ The processor (Kinesis records) and the Kafka bridge (Kafka messages) both write
 
     quarantine/stage=<processor|bridge>/year=YYYY/month=MM/day=DD/hour=HH/<digest>.jsonl.gz
 
-Each line is one rejected record: the original bytes (base64, so nothing is lost or re-encoded), the reason, the
-field at fault, and the record's position at its source (Kinesis shard + sequence number, or Kafka topic +
-partition + offset). The object name is a digest of the positions it holds, so a retried batch overwrites its own
-object instead of adding a second copy; `read_objects` also drops repeats across objects (bisected retries).
+Each line is one rejected record: the original bytes (base64, so nothing is lost or re-encoded), the Kafka key if
+the message had one (`key_base64`), the reason, the field at fault, and the record's position at its source
+(Kinesis shard + sequence number, or Kafka topic + partition + offset). The object name is a digest of the
+positions it holds, so a retried batch overwrites its own object instead of adding a second copy; `read_objects`
+also drops repeats across objects (bisected retries).
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ class QuarantinedRecord:
     reason: str
     field: str | None
     position: dict[str, Any]
+    # The Kafka message key, when the message had one: all a tombstone (a message without value) carries.
+    key: bytes | None = None
 
     def to_line(self, quarantined_at: datetime) -> str:
+        extra = {} if self.key is None else {"key_base64": base64.b64encode(self.key).decode("ascii")}
         return json.dumps(
             {
+                **extra,
                 "reason": self.reason,
                 "field": self.field,
                 "position": self.position,
@@ -86,5 +91,7 @@ def read_objects(bodies: Iterable[bytes]) -> list[dict[str, Any]]:
                 continue
             seen.add(key)
             record["data"] = base64.b64decode(record["data_base64"])
+            if "key_base64" in record:
+                record["key"] = base64.b64decode(record["key_base64"])
             records.append(record)
     return records

@@ -7,11 +7,13 @@ so it must stay free of AWS and third-party imports.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 FAMILIES: tuple[str, ...] = ("sensor", "student", "log")
@@ -76,14 +78,24 @@ def all_lake_columns() -> list[tuple[str, str]]:
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Parsing: strict, and every rejection says exactly what is wrong.
+# Parsing: strict, total, and every rejection says exactly what is wrong.
+#
+# The shared entry points every stage calls (processor, Firehose transformation, Kafka bridge, local mode, live view):
+#   decode(bytes)          -> the JSON object, or InvalidEventError
+#   validate(dict, now)    -> Event, or InvalidEventError (dispatches to the family's validator in _FAMILY_VALIDATORS)
+#   parse(bytes|dict, now) -> decode + validate
+#   judge(bytes|dict, now) -> Verdict: never raises; an unexpected exception becomes "internal error: <type>"
+# Adding a family: its name in FAMILIES, its fields in FAMILY_FIELDS and FAMILY_TABLES, a validator in
+# _FAMILY_VALIDATORS (and, if its records arrive in another envelope, a decode step that returns a plain dict).
 # --------------------------------------------------------------------------------------------------------------------
 
 STUDENT_EVENT_TYPES: tuple[str, ...] = ("login", "logout", "assignment_submitted", "grade_posted", "course_enrolled")
 # Student events that belong to a course and must name it.
 COURSE_EVENT_TYPES: frozenset[str] = frozenset({"assignment_submitted", "grade_posted", "course_enrolled"})
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
+# The level names Java loggers (log4j, logback) write for WARNING and CRITICAL: documented synonyms, matched by the
+# same trimming and case rule as the canonical names.
+LOG_LEVEL_SYNONYMS: dict[str, str] = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 CHANNELS: tuple[str, ...] = ("email", "sms")
 
 # Operating range of common digital temperature sensors (DS18B20, SHT3x: -55..125 °C). A reading outside it is a
@@ -99,12 +111,35 @@ MAX_TEXT_LENGTH = 64 * 1024
 # Events stamped further than this in the future come from a broken clock.
 MAX_CLOCK_SKEW = timedelta(days=1)
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
+# Arrays and objects nested deeper than this are refused while decoding. The contract's events are flat; the limit
+# leaves room for nested payloads in extra fields and keeps every later step (re-encoding, hashing) far below the
+# interpreter's recursion limit, so the verdict cannot depend on how deep in the call stack a stage parses.
+MAX_NESTING_DEPTH = 32
+# What "trimmed" means for the timestamp, the event_id and every enumerated field: ASCII space, tab, CR and LF at
+# either end. Nothing else is trimmed (a NUL or a no-break space is part of the value, so the value is refused).
+TRIM_CHARACTERS = " \t\r\n"
+
+# The timestamp forms accepted (RFC 3339 section 5.6, plus a date alone and a naive local time read as UTC):
+#   YYYY-MM-DD
+#   YYYY-MM-DD<sep>hh:mm:ss[.f...][offset]   sep: T, t or one space; 1-9 fraction digits; offset: Z, z or +hh:mm/-hh:mm
+# Digits are ASCII only.
+_TIMESTAMP = re.compile(
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"(?:[Tt ](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]{1,9}))?"
+    r"(?P<offset>[Zz]|(?P<sign>[+-])(?P<offset_hour>[0-9]{2}):(?P<offset_minute>[0-9]{2}))?)?"
+)
+# The canonical UUID text form (RFC 9562 section 4): 8-4-4-4-12 hex digits in any case, optionally as a URN.
+_UUID = re.compile(r"(?:urn:uuid:)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", re.I | re.ASCII)
+# Nil and Max UUIDs (RFC 9562 sections 5.9, 5.10) are placeholders, not ids: every such event would share one id and
+# alert de-duplication would drop all but the first.
+_RESERVED_UUIDS = {"00000000-0000-0000-0000-000000000000": "nil", "ffffffff-ffff-ffff-ffff-ffffffffffff": "max"}
 
 # Namespace of the event_id derived for records that carry none (the bare lab shape): the same content always gets
 # the same id, so a producer's retry of such a record is still deduplicated.
-# The form producers send; other forms uuid.UUID accepts ({...}, urn:uuid:, no hyphens) take the slow path.
-_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 EVENT_ID_NAMESPACE = uuid.UUID("8f7c1f52-5b4e-4c4e-9f61-2d1f0b5a6c3e")
+
+INTERNAL_ERROR_PREFIX = "internal error: "
+_log = logging.getLogger(__name__)
 
 
 class InvalidEventError(ValueError):
@@ -142,31 +177,76 @@ class Event:
         return json.dumps(self.to_record(), ensure_ascii=False, separators=(",", ":"))
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the contract says about one record: the event, or the reason (and field) it is refused.
+
+    `internal` marks a refusal caused by an unexpected exception of our own code rather than by the record; such a
+    record is still quarantined (reason `internal error: <exception type>`), and stages count it separately.
+    """
+
+    event: Event | None
+    reason: str | None = None
+    field: str | None = None
+    internal: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.event is not None
+
+
 def format_timestamp(moment: datetime) -> str:
     """UTC ISO-8601 with milliseconds and `Z`: one fixed width, so string order is time order (lab query 1)."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def internal_error_reason(error: BaseException) -> str:
+    """The quarantine reason for a record whose handling raised something unexpected."""
+    return f"{INTERNAL_ERROR_PREFIX}{type(error).__name__}"
+
+
+def judge(data: bytes | str | dict[str, Any], *, now: datetime | None = None) -> Verdict:
+    """The verdict on one record, for any input: an event, or a reason. Never raises (except BaseExceptions such as
+    KeyboardInterrupt); an unexpected exception is logged and becomes `internal error: <type>`."""
+    try:
+        return Verdict(parse(data, now=now))
+    except InvalidEventError as error:
+        return Verdict(None, error.reason, error.field)
+    except Exception as error:  # noqa: BLE001 - the record boundary: one record must never fail its batch
+        _log.exception("unexpected error while validating a record")
+        return Verdict(None, internal_error_reason(error), None, internal=True)
+
+
 def decode(data: bytes | str) -> dict[str, Any]:
-    """A record's bytes as a JSON object; InvalidEventError for bad UTF-8, non-JSON, NaN/Infinity or a non-object."""
-    if isinstance(data, bytes):
+    """A record's bytes as a JSON object; InvalidEventError for bad UTF-8, non-JSON, NaN/Infinity, duplicate keys,
+    nesting deeper than MAX_NESTING_DEPTH or a non-object. A leading UTF-8 byte order mark is ignored."""
+    if isinstance(data, bytes | bytearray | memoryview):
         try:
-            text = data.decode("utf-8")
+            text = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidEventError(f"not UTF-8: invalid byte at position {exc.start}") from None
-    else:
+    elif isinstance(data, str):
         text = data
+    else:
+        raise InvalidEventError(f"expected JSON text, got {type(data).__name__}")
+    # Windows tools (Notepad, PowerShell's UTF8 encoding) write a byte order mark; RFC 8259 section 8.1 lets a
+    # parser ignore it.
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise InvalidEventError("empty record")
+    # Text with few brackets cannot nest deeper than it has brackets: only the others pay for counting.
+    if text.count("[") + text.count("{") > MAX_NESTING_DEPTH and (depth := nesting_depth(text)) > MAX_NESTING_DEPTH:
+        raise InvalidEventError(f"not JSON: nested {depth} levels deep; the limit is {MAX_NESTING_DEPTH}")
     try:
         value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InvalidEventError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except _NonFiniteNumberError as exc:
         raise InvalidEventError(f"not JSON: {exc} is not a JSON number") from None
-    except RecursionError:
-        # json's scanner recurses per nesting level: `[[[[...` a few thousand deep exhausts the stack.
-        raise InvalidEventError("not JSON: nested too deeply") from None
+    except _DuplicateKeyError as exc:
+        name = exc.args[0]
+        field = name if name in _FIELD_NAMES else None
+        raise InvalidEventError(f"duplicate key {name[:60]!r}: a JSON object names each key once", field) from None
     except ValueError:
         # Python refuses to convert integers longer than sys.get_int_max_str_digits() (4,300 by default).
         raise InvalidEventError("not JSON: a number has too many digits") from None
@@ -178,28 +258,60 @@ def decode(data: bytes | str) -> dict[str, Any]:
     return value
 
 
+def nesting_depth(text: str) -> int:
+    """How deeply arrays and objects nest in JSON text, counting brackets outside strings (0 for a scalar).
+
+    Computed before decoding, without recursion, so the limit holds at any call-stack depth. Text that is not JSON
+    gets some number; the decoder refuses it anyway.
+    """
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(_BRACKET_STEP[c] for c in brackets), default=0)
+
+
 def parse(data: bytes | str | dict[str, Any], *, now: datetime | None = None) -> Event:
-    """Decode (if needed) and validate one record against the event contract.
+    """Decode (if needed) and validate one record against the event contract; InvalidEventError if it is not one."""
+    record = data if isinstance(data, dict) else decode(data)
+    return validate(record, now=now)
+
+
+def validate(record: dict[str, Any], *, now: datetime | None = None) -> Event:
+    """Validate a decoded record against the event contract.
 
     A record without `family` is read as the bare lab sensor shape. A record without `event_id` gets one derived from
     its content (uuid5), so the same record always has the same id. `now` bounds future timestamps (default: now).
     """
-    record = decode(data) if isinstance(data, bytes | str) else data
     if not isinstance(record, dict):
         raise InvalidEventError(f"expected a JSON object, got {_json_type(record)}")
     family = record.get("family")
-    if family is None:
-        family = "sensor"
-    elif not isinstance(family, str):
-        raise InvalidEventError(f"family must be a string, got {_json_type(family)}", "family")
-    elif family not in FAMILIES:
-        raise InvalidEventError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}", "family")
-
+    family = "sensor" if family is None else canonical_family(family)
     event_id = _event_id(record)
     timestamp = _timestamp(record, now or datetime.now(UTC))
     source = _optional_text(record, "source", MAX_ID_LENGTH)
     fields = _FAMILY_VALIDATORS[family](record)
     return Event(family=family, event_id=event_id, timestamp=timestamp, source=source, fields=fields)
+
+
+def canonical_family(value: Any) -> str:
+    """The family a `family` value names, by the rule of every enumerated field (trimmed, any case)."""
+    return canonical_choice("family", value, FAMILIES)
+
+
+def canonical_choice(name: str, value: Any, choices: tuple[str, ...], synonyms: dict[str, str] | None = None) -> str:
+    """The one rule for enumerated fields: surrounding TRIM_CHARACTERS are ignored, ASCII letters match in any case,
+    and the canonical spelling (as in `choices`) is returned; a documented synonym maps to its canonical value.
+    InvalidEventError naming the field otherwise."""
+    if not isinstance(value, str):
+        raise InvalidEventError(f"{name} must be a string, got {_json_type(value)}", name)
+    key = value.strip(TRIM_CHARACTERS)
+    if key.isascii():
+        key = key.lower()
+        for choice in choices:
+            if choice.lower() == key:
+                return choice
+        for synonym, choice in (synonyms or {}).items():
+            if synonym.lower() == key:
+                return choice
+    raise InvalidEventError(f"unknown {name} {value[:40]!r}; expected one of {', '.join(choices)}", name)
 
 
 def derive_event_id(record: dict[str, Any]) -> str:
@@ -227,9 +339,29 @@ class _NonFiniteNumberError(ValueError):
     pass
 
 
+class _DuplicateKeyError(ValueError):
+    pass
+
+
 def _reject_constant(constant: str) -> Any:
     raise _NonFiniteNumberError(constant)
 
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return value
+
+
+# A JSON string (escapes included) and everything that is not a bracket: what nesting_depth strips before counting.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 # A JSON escape of a surrogate code point; only records containing one pay for the full check below.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -244,7 +376,7 @@ def _has_lone_surrogate(value: Any) -> bool:
 
 
 # One decoder for every record: json.loads with an option builds a new decoder per call.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_object)
 
 
 def _json_type(value: Any) -> str:
@@ -269,12 +401,16 @@ def _event_id(record: dict[str, Any]) -> str:
         return derive_event_id(record)
     if not isinstance(value, str):
         raise InvalidEventError(f"event_id must be a UUID string, got {_json_type(value)}", "event_id")
-    if _CANONICAL_UUID.fullmatch(value):
-        return value.lower()
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidEventError(f"event_id is not a UUID: {value[:60]!r}", "event_id") from None
+    match = _UUID.fullmatch(value.strip(TRIM_CHARACTERS))
+    if match is None:
+        raise InvalidEventError(f"event_id is not a UUID: {value[:60]!r}", "event_id")
+    canonical = match.group(1).lower()
+    if canonical in _RESERVED_UUIDS:
+        raise InvalidEventError(
+            f"event_id is the {_RESERVED_UUIDS[canonical]} UUID, a placeholder: every event needs its own id",
+            "event_id",
+        )
+    return canonical
 
 
 def _timestamp(record: dict[str, Any], now: datetime) -> datetime:
@@ -283,18 +419,41 @@ def _timestamp(record: dict[str, Any], now: datetime) -> datetime:
     value = record["timestamp"]
     if not isinstance(value, str):
         raise InvalidEventError(f"timestamp must be an ISO-8601 string, got {_json_type(value)}", "timestamp")
-    text = value.strip()
-    # fromisoformat takes every ISO-8601 form except a lowercase `z`; older writers also use a space separator.
-    if text.endswith(("z", "Z")):
-        text = text[:-1] + "+00:00"
+    match = _TIMESTAMP.fullmatch(value.strip(TRIM_CHARACTERS))
+    if match is None:
+        raise InvalidEventError(f"timestamp is not ISO-8601: {value[:60]!r}", "timestamp")
+    # A timestamp without offset (the lab producer's datetime.now().isoformat()) is taken as UTC.
+    year_text, month, day, hour, minute, second, fraction, _, sign, offset_hour, offset_minute = match.groups()
+    # Decide on the year before converting: a year far outside the accepted range (year 1 with a positive offset,
+    # 9999 with a negative one) would leave datetime's range during the conversion to UTC.
+    year = int(year_text)
+    if year < EARLIEST_TIMESTAMP.year - 1:
+        raise InvalidEventError(f"timestamp {value[:60]!r} is before {EARLIEST_TIMESTAMP:%Y-%m-%d}", "timestamp")
+    if year > now.year + 1:
+        raise InvalidEventError(f"timestamp {value[:60]!r} is more than a day in the future", "timestamp")
+    if second == "60":
+        raise InvalidEventError(f"timestamp {value[:60]!r} is a leap second, which cannot be stored", "timestamp")
     try:
-        moment = datetime.fromisoformat(text)
+        local = datetime(
+            year,
+            int(month),
+            int(day),
+            int(hour) if hour else 0,
+            int(minute) if minute else 0,
+            int(second) if second else 0,
+            # Millisecond precision, the precision of the normalised string form (format_timestamp).
+            int(fraction[:3].ljust(3, "0")) * 1000 if fraction else 0,
+            tzinfo=UTC,
+        )
     except ValueError:
-        raise InvalidEventError(f"timestamp is not ISO-8601: {value[:60]!r}", "timestamp") from None
-    # A naive timestamp (the lab producer's datetime.now().isoformat()) is taken as UTC.
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    # Millisecond precision, the precision of the normalised string form (format_timestamp).
-    moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        raise InvalidEventError(f"timestamp {value[:60]!r} is not a valid date and time", "timestamp") from None
+    if sign is None:
+        moment = local
+    else:
+        if int(offset_hour) > 23 or int(offset_minute) > 59:
+            raise InvalidEventError(f"timestamp {value[:60]!r} has an invalid UTC offset", "timestamp")
+        offset = timedelta(minutes=int(offset_hour) * 60 + int(offset_minute))
+        moment = local - offset if sign == "+" else local + offset
     if moment < EARLIEST_TIMESTAMP:
         raise InvalidEventError(f"timestamp {value[:60]!r} is before {EARLIEST_TIMESTAMP:%Y-%m-%d}", "timestamp")
     if moment > now + MAX_CLOCK_SKEW:
@@ -344,17 +503,8 @@ def _check_number(name: str, value: Any, bounds: tuple[float, float], unit: str)
     return number
 
 
-def _choice(record: dict[str, Any], name: str, choices: tuple[str, ...], aliases: dict[str, str] | None = None) -> str:
-    value = _require(record, name)
-    if not isinstance(value, str):
-        raise InvalidEventError(f"{name} must be a string, got {_json_type(value)}", name)
-    normalised = value.strip()
-    if aliases is not None:
-        normalised = normalised.upper()
-        normalised = aliases.get(normalised, normalised)
-    if normalised not in choices:
-        raise InvalidEventError(f"unknown {name} {value[:40]!r}; expected one of {', '.join(choices)}", name)
-    return normalised
+def _choice(record: dict[str, Any], name: str, choices: tuple[str, ...], synonyms: dict[str, str] | None = None) -> str:
+    return canonical_choice(name, _require(record, name), choices, synonyms)
 
 
 def _sensor_fields(record: dict[str, Any]) -> dict[str, Any]:
@@ -394,7 +544,7 @@ def _student_fields(record: dict[str, Any]) -> dict[str, Any]:
 
 def _log_fields(record: dict[str, Any]) -> dict[str, Any]:
     return {
-        "level": _choice(record, "level", LOG_LEVELS, _LEVEL_ALIASES),
+        "level": _choice(record, "level", LOG_LEVELS, LOG_LEVEL_SYNONYMS),
         "service": _text(record, "service", MAX_ID_LENGTH),
         "message": _text(record, "message", MAX_TEXT_LENGTH),
         "host": _optional_text(record, "host", MAX_ID_LENGTH),
@@ -403,3 +553,7 @@ def _log_fields(record: dict[str, Any]) -> dict[str, Any]:
 
 
 _FAMILY_VALIDATORS = {"sensor": _sensor_fields, "student": _student_fields, "log": _log_fields}
+# Every field name of the contract: a duplicate key names its field when it is one of these.
+_FIELD_NAMES = frozenset(f.name for f in COMMON_FIELDS) | frozenset(
+    f.name for fields in FAMILY_FIELDS.values() for f in fields
+)

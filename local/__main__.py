@@ -110,12 +110,22 @@ def start_web(stack: LocalStack, args: argparse.Namespace) -> WebView | None:
 
 
 def status_line(stack: LocalStack) -> str:
+    """One line of counters; a runner that raised adds its restarts and last error, so a failure is never silent."""
     p, f = stack.poller.stats, stack.firehose.stats
-    return (
+    line = (
         f"stream {stack.stream_record_count():>7}  processed {p.records_succeeded:>7}  to DLQ {p.records_discarded:>4}"
         f"  in lake {f.records_delivered:>7}  Firehose errors {f.records_failed:>4}"
         f"  e-mails {len(stack.mailbox.delivered):>4}"
     )
+    troubled = {name: h for name, h in stack.runner_health().items() if h["errors"]}
+    for name, health in troubled.items():
+        line += (
+            f"\n  RUNNER ERROR {name}: {health['errors']} error(s), {health['restarts']} restart(s), "
+            f"{health['state']}; last {health['last_error_at']}: {health['last_error']}"
+        )
+    if f.transform_failures:
+        line += f"\n  TRANSFORMATION FAILED {f.transform_failures} time(s); last: {f.last_transform_error}"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -284,12 +284,18 @@ def _report(stack: LocalStack, summary: Any, run_dir: Path) -> int:
                 "emails": len(delivered),
                 "lake_objects": dict(by_prefix),
                 "firehose_delivered": stack.firehose.stats.records_delivered,
+                # A runner that raised was restarted; its errors still fail the demo (exit status 1).
+                "runner_errors": list(stack.errors),
+                "runner_restarts": stack.runner_restarts,
+                "runners": stack.runner_health(),
             },
             indent=2,
         )
     )
     if stack.errors:
-        _say(f"local stack errors: {stack.errors}")
+        _say(f"local stack errors ({stack.runner_restarts} runner restarts; logs/runners.log has the tracebacks):")
+        for error in stack.errors[-10:]:
+            _say(f"    {error}")
         return 1
     return 0 if accounted >= summary.sent and summary.ok else 1
 

@@ -47,6 +47,10 @@ from streamlake import lake
 
 # Firehose's own text for records a transformation marked ProcessingFailed (the processor's quarantine has reasons).
 _PROCESSING_FAILED = "The record was marked as ProcessingFailed by the Lambda function."
+# "If your Lambda function invocation fails [...] Amazon Data Firehose retries the invocation three times by default.
+# If the invocation does not succeed, Amazon Data Firehose then skips that batch of records", which then go to
+# processing-failed/ (developer guide, "Handle failure in data transformation"). stacks/delivery.py keeps retries=3.
+TRANSFORM_RETRIES = 3
 _DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "int": "INTEGER", "bigint": "BIGINT", "boolean": "BOOLEAN"}
 
 
@@ -130,6 +134,9 @@ class DeliveryStats:
     reads_throttled: int = 0
     delivery_errors: int = 0
     last_delivery_error: str | None = None
+    # Transformation invocations that raised or answered out of shape (each retry counts).
+    transform_failures: int = 0
+    last_transform_error: str | None = None
     keys: list[str] = field(default_factory=list)
 
 
@@ -293,15 +300,29 @@ class FirehoseDeliverer:
 
         rows_by_family: dict[str, list[tuple[_Buffered, dict[str, Any]]]] = {}
         errors: dict[str, list[dict[str, Any]]] = {}
-        transformed = self._transform(buffered)
-        for item, output in zip(buffered, transformed, strict=True):
-            if output["result"] != "Ok":
+        transformed, failure, attempts = self._transform_with_retries(buffered)
+        if transformed is None:
+            # Every retry failed: Firehose skips the batch, its records go to processing-failed/ with the error.
+            errors["processing-failed"] = [
+                _error_record(item, "Lambda.FunctionError", failure or "", now, attempts) for item in buffered
+            ]
+            transformed = []
+        for item, output in zip(buffered, transformed, strict=False):
+            if output.get("result") != "Ok":
                 errors.setdefault("processing-failed", []).append(
                     _error_record(item, "Lambda.ProcessingFailed", _PROCESSING_FAILED, now)
                 )
                 continue
-            record = _strict_json(base64.b64decode(output["data"]))
-            family = output["metadata"]["partitionKeys"][lake.FAMILY_PARTITION_KEY]
+            try:
+                record = _strict_json(base64.b64decode(output["data"]))
+                family = output["metadata"]["partitionKeys"][lake.FAMILY_PARTITION_KEY]
+                if not isinstance(record, dict) or family not in lake.PARTITION_FAMILIES:
+                    raise ValueError("not a JSON object with a known family partition key")
+            except Exception as error:  # noqa: BLE001 - a record the transformation answered out of shape
+                errors.setdefault("processing-failed", []).append(
+                    _error_record(item, "Lambda.InvalidOutput", f"{type(error).__name__}: {error}"[:500], now)
+                )
+                continue
             try:
                 row = to_row(record, self._columns)
             except ConversionError as error:
@@ -336,6 +357,20 @@ class FirehoseDeliverer:
                 ]
             )
         return keys
+
+    def _transform_with_retries(
+        self, buffered: list[_Buffered]
+    ) -> tuple[list[dict[str, Any]] | None, str | None, int]:
+        """(records, None, attempts) from the first invocation that worked, or (None, last error, attempts)."""
+        error_text = None
+        for attempt in range(1, TRANSFORM_RETRIES + 2):
+            try:
+                return self._transform(buffered), None, attempt
+            except Exception as error:  # noqa: BLE001 - the function's error is Firehose's to record, not to die of
+                error_text = f"The Lambda function invocation failed: {type(error).__name__}: {error}"[:1000]
+                self.stats.transform_failures += 1
+                self.stats.last_transform_error = error_text
+        return None, error_text, TRANSFORM_RETRIES + 1
 
     def _transform(self, buffered: list[_Buffered]) -> list[dict[str, Any]]:
         """Invoke the transformation with Firehose's event shape; its records, in order (checked by recordId)."""
@@ -377,9 +412,9 @@ def _hour_path(moment: datetime) -> str:
     return f"year={moment:%Y}/month={moment:%m}/day={moment:%d}/hour={moment:%H}/"
 
 
-def _error_record(item: _Buffered, code: str, message: str, now: datetime) -> dict[str, Any]:
+def _error_record(item: _Buffered, code: str, message: str, now: datetime, attempts: int = 1) -> dict[str, Any]:
     return {
-        "attemptsMade": 1,
+        "attemptsMade": attempts,
         "arrivalTimestamp": int(item.arrival.timestamp() * 1000),
         "errorCode": code,
         "errorMessage": message,

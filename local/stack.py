@@ -16,8 +16,10 @@ import json
 import os
 import threading
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,34 @@ from streamlake.alarms import alarm_specs
 from streamlake.config import Config
 
 PROCESSOR_HANDLER = "lambdas.processor.handler.handler"
+# A runner that raises is restarted after RESTART_BACKOFF_SECONDS, doubling per failure in a row up to the maximum;
+# one that then ran for HEALTHY_AFTER_SECONDS starts from the shortest backoff again.
+RESTART_BACKOFF_SECONDS = 0.5
+MAX_RESTART_BACKOFF_SECONDS = 30.0
+HEALTHY_AFTER_SECONDS = 60.0
 # Where each runner keeps its read position per shard, in the run directory.
 CHECKPOINT_FILES = {"processor": "processor-checkpoints.json", "firehose": "firehose-checkpoints.json"}
+
+
+@dataclass
+class RunnerHealth:
+    """What the supervisor knows about one runner thread: its state, how often it was restarted, its last error."""
+
+    state: str = "running"  # running | restarting | stopped
+    restarts: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_error_at: str | None = None
+    recent: list[str] = field(default_factory=list)  # the last few errors, newest last
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "restarts": self.restarts,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,7 +98,9 @@ class LocalStack:
         self.firehose: FirehoseDeliverer | None = None
         self.alarms: AlarmEvaluator | None = None
         self.mailbox: Mailbox | None = None
+        # Every error a runner raised ("<runner>: <error>"), in order; the runner was restarted after each.
         self.errors: list[str] = []
+        self.runners: dict[str, RunnerHealth] = {}
         self._checkpoint_stores: dict[str, CheckpointStore] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -273,24 +303,63 @@ class LocalStack:
         return getattr(module, attribute)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        def guarded() -> None:
-            try:
-                target()
-            except Exception as error:  # noqa: BLE001 - reported by the stack, not lost in a thread
-                self.errors.append(f"{name}: {error!r}")
-                raise
+        """Run `target` on a thread, supervised: when it raises, the error is recorded (stack.errors, the runner's
+        health, logs/runners.log) and the runner is started again after a backoff, until the stack stops."""
+        stop = self._stop
+        health = self.runners.setdefault(name, RunnerHealth())
+        health.state = "running"
+        log = _LineLog(self.run_dir / "logs" / "runners.log")
 
-        thread = threading.Thread(target=guarded, name=f"local-{name}", daemon=True)
+        def supervised() -> None:
+            failures_in_a_row = 0
+            while True:
+                started = time.monotonic()
+                try:
+                    target()
+                    break  # a runner returns when the stack stops it
+                except Exception as error:  # noqa: BLE001 - recorded and restarted, never lost with the thread
+                    if time.monotonic() - started >= HEALTHY_AFTER_SECONDS:
+                        failures_in_a_row = 0
+                    failures_in_a_row += 1
+                    self._record_runner_error(name, health, error, log)
+                    delay = min(MAX_RESTART_BACKOFF_SECONDS, RESTART_BACKOFF_SECONDS * 2 ** (failures_in_a_row - 1))
+                    health.state = "restarting"
+                    if stop.wait(delay):
+                        break
+                    health.restarts += 1
+                    health.state = "running"
+                    log.write(f"{_now()} {name}: restarted (restart {health.restarts}, after {delay:g} s)")
+            health.state = "stopped"
+
+        thread = threading.Thread(target=supervised, name=f"local-{name}", daemon=True)
         thread.start()
         self._threads.append(thread)
 
+    def _record_runner_error(self, name: str, health: RunnerHealth, error: Exception, log: _LineLog) -> None:
+        text = f"{name}: {error!r}"
+        self.errors.append(text)
+        health.errors += 1
+        health.last_error = repr(error)[:500]
+        health.last_error_at = _now()
+        health.recent = [*health.recent[-4:], health.last_error]
+        log.write(f"{health.last_error_at} {text}\n" + "".join(traceback.format_exception(error)))
+
+    def runner_health(self) -> dict[str, dict[str, object]]:
+        """Per runner: state, restarts, errors and the last error (what `up`, the live view and the demo show)."""
+        return {name: health.to_dict() for name, health in sorted(self.runners.items())}
+
+    @property
+    def runner_restarts(self) -> int:
+        return sum(health.restarts for health in self.runners.values())
+
     def _wait(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        # A runner's error does not end the wait: the runner is restarted and may well catch up. The errors stay
+        # in `errors` for the caller to report, and are named if the wait times out.
         deadline = time.monotonic() + timeout
         while not done():
-            if self.errors:
-                raise RuntimeError(f"local stack failed: {self.errors}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} within {timeout} s")
+                recent = f" (runner errors: {self.errors[-3:]})" if self.errors else ""
+                raise TimeoutError(f"{what} within {timeout} s{recent}")
             time.sleep(0.05)
 
     def _set_environment(self, values: dict[str, str]) -> None:
@@ -305,6 +374,10 @@ class LocalStack:
             else:
                 os.environ[key] = value
         self._saved_environment.clear()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class _LineLog:

@@ -142,6 +142,8 @@ class BridgeStats:
     messages: int = 0
     written: int = 0
     quarantined: int = 0
+    # Of the quarantined: messages the bridge's own code raised on (reason `internal error: <type>`), a bug to report.
+    internal_errors: int = 0
     batches: int = 0
     retried_entries: int = 0
     failed_attempts: int = 0
@@ -293,6 +295,7 @@ def run_bridge(
                 stats.messages += outcome.messages
                 stats.written += outcome.written
                 stats.quarantined += outcome.quarantined
+                stats.internal_errors += outcome.internal_errors
                 stats.retried_entries += outcome.retried
                 stats.batches += 1
                 if outcome.quarantined:

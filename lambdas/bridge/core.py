@@ -8,6 +8,7 @@ event_id (`mapping.kafka_event_id`), so the processor drops the duplicates.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ from lambdas.bridge.adapters import Entry, WriteReport
 from lambdas.bridge.mapping import KafkaMessage, Route, partition_key, to_event
 from lambdas.bridge.wire import SchemaRegistry
 from lambdas.quarantine import QuarantinedRecord
-from lambdas.schemas import InvalidEventError
+from lambdas.schemas import InvalidEventError, internal_error_reason
+
+_log = logging.getLogger(__name__)
 
 
 class EventWriter(Protocol):
@@ -36,6 +39,7 @@ class BatchPlan:
     entries: list[Entry] = field(default_factory=list)
     families: Counter[str] = field(default_factory=Counter)
     rejected: list[QuarantinedRecord] = field(default_factory=list)
+    internal_errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class BatchOutcome:
     families: dict[str, int]
     quarantine_key: str | None
     reasons: list[str]
+    internal_errors: int = 0
 
 
 def plan_batch(
@@ -57,21 +62,32 @@ def plan_batch(
     registry: SchemaRegistry,
     now: datetime | None = None,
 ) -> BatchPlan:
-    """Decode, route and validate every message (pure)."""
+    """Decode, route and validate every message (pure). Never raises: a message that cannot be an event is
+    rejected with the reason, and one our own code fails on is rejected as `internal error: <type>` (counted in
+    `internal_errors`), so one message can never hold back its batch's offsets."""
     plan = BatchPlan()
+    internal_errors = 0
     for message in messages:
         try:
             event = to_event(message, routes, registry, now)
+            entry = Entry(event.to_json().encode("utf-8"), partition_key(message, event))
         except InvalidEventError as exc:
-            plan.rejected.append(
-                QuarantinedRecord(
-                    data=message.value or b"", reason=exc.reason, field=exc.field, position=message.position
-                )
-            )
+            plan.rejected.append(_rejected(message, exc.reason, exc.field))
             continue
-        plan.entries.append(Entry(event.to_json().encode("utf-8"), partition_key(message, event)))
+        except Exception as exc:  # noqa: BLE001 - the record boundary: quarantine this message, keep the batch
+            _log.exception("unexpected error bridging %s", message.source)
+            plan.rejected.append(_rejected(message, internal_error_reason(exc), None))
+            internal_errors += 1
+            continue
+        plan.entries.append(entry)
         plan.families[event.family] += 1
-    return plan
+    return BatchPlan(plan.entries, plan.families, plan.rejected, internal_errors)
+
+
+def _rejected(message: KafkaMessage, reason: str, field: str | None) -> QuarantinedRecord:
+    return QuarantinedRecord(
+        data=message.value or b"", reason=reason, field=field, position=message.position, key=message.key
+    )
 
 
 def run_batch(
@@ -96,4 +112,5 @@ def run_batch(
         families=dict(plan.families),
         quarantine_key=key,
         reasons=[r.reason for r in plan.rejected],
+        internal_errors=plan.internal_errors,
     )

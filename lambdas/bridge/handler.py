@@ -131,6 +131,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="BridgeRecordsWritten", unit=MetricUnit.Count, value=outcome.written)
     metrics.add_metric(name="BridgeRecordsQuarantined", unit=MetricUnit.Count, value=outcome.quarantined)
     metrics.add_metric(name="BridgeRecordsRetried", unit=MetricUnit.Count, value=outcome.retried)
+    # Messages quarantined because the bridge's own code raised on them (`internal error: <type>`): a bug, not data.
+    metrics.add_metric(name="InternalErrors", unit=MetricUnit.Count, value=outcome.internal_errors)
     logger.info(
         "batch bridged",
         extra={
@@ -139,6 +141,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "written": outcome.written,
             "families": outcome.families,
             "quarantined": outcome.quarantined,
+            "internal_errors": outcome.internal_errors,
             "quarantine_object": outcome.quarantine_key,
             "rejection_samples": outcome.reasons[:_LOGGED_REASONS],
             "retried_entries": outcome.retried,

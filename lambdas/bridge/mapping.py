@@ -11,6 +11,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from lambdas.schemas import (
     MAX_ID_LENGTH,
     Event,
     InvalidEventError,
+    canonical_family,
     format_timestamp,
+    internal_error_reason,
     parse,
 )
 
@@ -106,11 +109,17 @@ class KafkaMessage:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
     problem: str | None = None
+    # Set only for a record of the Lambda event whose topic, partition or offset could not be read (they are then
+    # -1): its place in the event ("<topic>-<partition>" batch and index), so its quarantine position stays unique.
+    event_place: tuple[str, int] | None = None
 
     @property
     def position(self) -> dict[str, Any]:
         """The quarantine position of this message."""
-        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+        position: dict[str, Any] = {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+        if self.event_place is not None:
+            position["event_batch"], position["event_index"] = self.event_place
+        return position
 
     @property
     def source(self) -> str:
@@ -144,7 +153,7 @@ def to_event(
     route = routes.get(message.topic)
     declared = record.get("family")
     if route is not None:
-        if declared is not None and declared != route.family:
+        if declared is not None and _family_or_none(declared) != route.family:
             raise InvalidEventError(
                 f"family {str(declared)[:40]!r} does not match topic {message.topic} ({route.family})", "family"
             )
@@ -163,6 +172,14 @@ def to_event(
         record["event_id"] = kafka_event_id(message)
     record["source"] = message.source
     return parse(record, now=now)
+
+
+def _family_or_none(value: Any) -> str | None:
+    # The contract's rule for enumerated fields (trimmed, any case) decides whether a declared family matches.
+    try:
+        return canonical_family(value)
+    except InvalidEventError:
+        return None
 
 
 def partition_key(message: KafkaMessage, event: Event) -> str:
@@ -196,39 +213,117 @@ def messages_from_event(event: Mapping[str, Any]) -> list[KafkaMessage]:
     if not isinstance(records, dict):
         raise ValueError("not a Kafka event: records must be an object of topic-partition -> records")
     messages = []
-    for batch in records.values():
-        for record in batch:
-            messages.append(_message_from_record(record))
+    for batch_key, batch in records.items():
+        if not isinstance(batch, list):
+            messages.append(_unreadable(batch, str(batch_key), 0, "records of a topic-partition must be a list"))
+            continue
+        for index, record in enumerate(batch):
+            messages.append(_message_from_record(record, str(batch_key), index))
     return messages
+
+
+class _UnreadableRecordError(ValueError):
+    """A record of the Lambda Kafka event that does not have the documented shape."""
 
 
 def _b64(text: Any, what: str) -> tuple[bytes | None, str | None]:
     if text is None:
         return None, None
     if not isinstance(text, str):
-        return json.dumps(text).encode("utf-8"), f"{what} is not a base64 string"
+        return _raw(text), f"{what} is not a base64 string"
     try:
         return base64.b64decode(text, validate=True), None
     except (binascii.Error, ValueError):
-        return text.encode("utf-8"), f"{what} is not valid base64"
+        return text.encode("utf-8", errors="surrogatepass"), f"{what} is not valid base64"
 
 
-def _message_from_record(record: Mapping[str, Any]) -> KafkaMessage:
+def _raw(value: Any) -> bytes:
+    """Whatever the event held, as bytes for the quarantine (JSON when it can be written as JSON)."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode("utf-8", errors="surrogatepass")
+    except (TypeError, ValueError, RecursionError):
+        return repr(value).encode("utf-8", errors="backslashreplace")
+
+
+def _integer(record: Mapping[str, Any], name: str) -> int:
+    value = record.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _UnreadableRecordError(f"Kafka record has no valid {name}: {str(value)[:40]!r}")
+    return value
+
+
+def _message_from_record(record: Any, batch_key: str, index: int) -> KafkaMessage:
+    """One record of the event as a KafkaMessage; a record that does not have the documented shape becomes a
+    message with a `problem` (quarantined with the record as it came), never an exception."""
+    try:
+        if not isinstance(record, Mapping):
+            raise _UnreadableRecordError("Kafka record is not an object")
+        return _read_record(record)
+    except _UnreadableRecordError as exc:
+        return _unreadable(record, batch_key, index, str(exc))
+    except Exception as exc:  # noqa: BLE001 - the record boundary: quarantine it, do not fail the batch
+        return _unreadable(record, batch_key, index, internal_error_reason(exc))
+
+
+def _read_record(record: Mapping[str, Any]) -> KafkaMessage:
+    topic = record.get("topic")
+    if not isinstance(topic, str) or not topic:
+        raise _UnreadableRecordError("Kafka record has no topic")
+    partition, offset = _integer(record, "partition"), _integer(record, "offset")
     key, _ = _b64(record.get("key"), "key")
     value, problem = _b64(record.get("value"), "value")
+    raw_headers = record.get("headers") or []
+    if not isinstance(raw_headers, list):
+        raise _UnreadableRecordError("Kafka record headers must be a list of {name: [byte, ...]} objects")
     headers = []
-    for header in record.get("headers") or []:
+    for header in raw_headers:
+        if not isinstance(header, Mapping):
+            raise _UnreadableRecordError("Kafka record headers must be a list of {name: [byte, ...]} objects")
         for name, raw in header.items():
             # Lambda sends header values as lists of signed or unsigned byte values.
-            headers.append((name, bytes(b & 0xFF for b in raw) if isinstance(raw, list) else str(raw).encode()))
+            if isinstance(raw, list):
+                if not all(isinstance(b, int) and not isinstance(b, bool) and -128 <= b <= 255 for b in raw):
+                    raise _UnreadableRecordError(f"Kafka header {str(name)[:40]!r} is not a list of byte values")
+                headers.append((str(name), bytes(b & 0xFF for b in raw)))
+            else:
+                headers.append((str(name), str(raw).encode("utf-8", errors="surrogatepass")))
     timestamp = record.get("timestamp")
+    finite = isinstance(timestamp, int | float) and not isinstance(timestamp, bool) and math.isfinite(timestamp)
     return KafkaMessage(
-        topic=str(record["topic"]),
-        partition=int(record["partition"]),
-        offset=int(record["offset"]),
-        timestamp_ms=int(timestamp) if isinstance(timestamp, int | float) else None,
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp_ms=int(timestamp) if finite else None,
         key=key,
         value=value,
         headers=tuple(headers),
         problem=problem,
     )
+
+
+def _unreadable(record: Any, batch_key: str, index: int, problem: str) -> KafkaMessage:
+    """A message standing for an event record that could not be read: quarantined with the record's JSON."""
+    fields = record if isinstance(record, Mapping) else {}
+    topic, _, partition = batch_key.rpartition("-")
+    key = None
+    with contextlib.suppress(Exception):
+        key, _ = _b64(fields.get("key"), "key")
+    readable = {name: fields.get(name) for name in ("partition", "offset")}
+    return KafkaMessage(
+        topic=str(fields.get("topic") or topic or batch_key),
+        partition=readable["partition"] if _is_index(readable["partition"]) else _int_or(partition, -1),
+        offset=readable["offset"] if _is_index(readable["offset"]) else -1,
+        timestamp_ms=None,
+        key=key,
+        value=_raw(record),
+        problem=problem,
+        event_place=(batch_key, index),
+    )
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _int_or(text: str, default: int) -> int:
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else default

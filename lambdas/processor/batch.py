@@ -8,6 +8,7 @@ handler can report exactly those records in `batchItemFailures`.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ from lambdas.processor.rules import (
     student_notification,
     temperature_alert,
 )
-from lambdas.schemas import Event, InvalidEventError, parse
+from lambdas.schemas import Event, internal_error_reason, judge
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Outcome:
     alerts: list[Alert] = field(default_factory=list)
     burst: BurstKey | None = None
     processed_at: datetime | None = None
+    # Rejected because our own code raised on it (reason `internal error: <type>`), not because it broke the contract.
+    internal: bool = False
 
     @property
     def enriched(self) -> dict[str, Any] | None:
@@ -54,27 +59,41 @@ class Outcome:
 
 
 def process_record(data: bytes, position: Position, source: Any, thresholds: Thresholds, now: datetime) -> Outcome:
-    """Validate and enrich one record and decide its alerts. Never raises for bad input: it is `rejected` instead."""
+    """Validate and enrich one record and decide its alerts. Never raises: a record the contract refuses is
+    `rejected` with the reason, and one our own code fails on is `rejected` as `internal error: <type>` (and
+    `internal`), so one record can never fail its batch. Only the side effects (apply_effects) are retried."""
+    verdict = judge(data, now=now)
+    if verdict.event is None:
+        return _rejected(data, position, source, verdict.reason or "", verdict.field, internal=verdict.internal)
     try:
-        event = parse(data, now=now)
-    except InvalidEventError as error:
-        rejected = quarantine.QuarantinedRecord(
-            data=data,
-            reason=error.reason,
-            field=error.field,
-            position={
-                "shard_id": position.shard_id,
-                "sequence_number": position.sequence_number,
-                "arrival": position.arrival.isoformat(),
-            },
-        )
-        return Outcome(position=position, source=source, rejected=rejected)
-    outcome = Outcome(position=position, source=source, event=event, processed_at=now)
-    for alert in (temperature_alert(event, thresholds.high_temperature_c), student_notification(event)):
-        if alert is not None:
-            outcome.alerts.append(alert)
-    outcome.burst = burst_window(event, thresholds.error_burst_window_seconds)
+        outcome = Outcome(position=position, source=source, event=verdict.event, processed_at=now)
+        for alert in (
+            temperature_alert(verdict.event, thresholds.high_temperature_c),
+            student_notification(verdict.event),
+        ):
+            if alert is not None:
+                outcome.alerts.append(alert)
+        outcome.burst = burst_window(verdict.event, thresholds.error_burst_window_seconds)
+    except Exception as error:  # noqa: BLE001 - the record boundary: quarantine this record, keep the batch going
+        _log.exception("unexpected error while enriching record %s", position.sequence_number)
+        return _rejected(data, position, source, internal_error_reason(error), None, internal=True)
     return outcome
+
+
+def _rejected(
+    data: bytes, position: Position, source: Any, reason: str, field: str | None, *, internal: bool
+) -> Outcome:
+    rejected = quarantine.QuarantinedRecord(
+        data=data,
+        reason=reason,
+        field=field,
+        position={
+            "shard_id": position.shard_id,
+            "sequence_number": position.sequence_number,
+            "arrival": position.arrival.isoformat(),
+        },
+    )
+    return Outcome(position=position, source=source, rejected=rejected, internal=internal)
 
 
 @dataclass
@@ -92,6 +111,7 @@ class BatchReport:
 
     records_by_family: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     invalid: int = 0
+    internal_errors: int = 0  # of the invalid: records our own code failed on (see Outcome.internal)
     alerts_published: int = 0
     duplicate_alerts: int = 0
     max_lag_ms: float | None = None
@@ -212,6 +232,7 @@ def apply_effects(
             fail(outcome, reason)
 
     report.invalid = sum(1 for o in rejected if id(o) not in failed_ids)
+    report.internal_errors = sum(1 for o in rejected if o.internal and id(o) not in failed_ids)
     for outcome in valid:
         if outcome.event is not None and id(outcome) not in failed_ids:
             report.records_by_family[outcome.event.family] += 1

@@ -89,6 +89,7 @@ class StreamBatchProcessor(BatchProcessor):
         for family, count in report.records_by_family.items():
             metrics.add_metric(name=metric_names.FAMILY_RECORDS[family], unit=MetricUnit.Count, value=count)
         metrics.add_metric(name=metric_names.INVALID_RECORDS, unit=MetricUnit.Count, value=report.invalid)
+        metrics.add_metric(name=metric_names.INTERNAL_ERRORS, unit=MetricUnit.Count, value=report.internal_errors)
         metrics.add_metric(name=metric_names.ALERTS_PUBLISHED, unit=MetricUnit.Count, value=report.alerts_published)
         metrics.add_metric(
             name=metric_names.DUPLICATE_ALERTS_SKIPPED, unit=MetricUnit.Count, value=report.duplicate_alerts
@@ -104,6 +105,7 @@ class StreamBatchProcessor(BatchProcessor):
                 "records": len(self.records),
                 "valid": dict(report.records_by_family),
                 "invalid": report.invalid,
+                "internal_errors": report.internal_errors,
                 "quarantine_object": report.quarantine_key,
                 "rejection_samples": report.rejection_samples,
                 "alerts_published": report.alerts_published,

@@ -9,6 +9,9 @@ SERVICE = "processor"
 # Valid records processed, one metric per family.
 FAMILY_RECORDS: dict[str, str] = {"sensor": "SensorRecords", "student": "StudentRecords", "log": "LogRecords"}
 INVALID_RECORDS = "InvalidRecords"  # written to quarantine/
+# Of those, records quarantined because the processor's own code raised on them (reason `internal error: <type>`):
+# a bug to fix, not bad data.
+INTERNAL_ERRORS = "InternalErrors"
 ALERTS_PUBLISHED = "AlertsPublished"  # alerts and notifications sent to the alerts topic (after de-duplication)
 DUPLICATE_ALERTS_SKIPPED = "DuplicateAlertsSkipped"  # alerts already sent by an earlier attempt of the batch
 RECORDS_RETRIED = "RecordsRetried"  # records reported in batchItemFailures because a side effect failed

@@ -6,6 +6,7 @@ The handler applies them per record and per batch; producers, local mode and tes
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,11 @@ from typing import Any
 from lambdas.schemas import PASS_MARK, Event, format_timestamp
 
 ALERTING_LOG_LEVELS = frozenset({"ERROR", "CRITICAL"})
-# SNS limits: subject up to 100 characters; messages are kept well under the 256 KiB message size.
-SUBJECT_LIMIT = 100
+# SNS Publish/PublishBatch: "Subjects must be UTF-8 text with no line breaks or control characters, and less than 100
+# characters long" (API reference, Subject). SNS refuses such an entry, so the alert would be retried until given up.
+SUBJECT_LIMIT = 99
+# Message attribute values are kept short (subscribers filter on them) and free of control characters.
+ATTRIBUTE_LIMIT = 256
 MESSAGE_LIMIT = 16 * 1024
 
 
@@ -123,9 +127,9 @@ def temperature_alert(event: Event, threshold_c: float) -> Alert | None:
     return Alert(
         alert_id=f"temperature#{event.event_id}",
         kind="high_temperature",
-        subject=_subject(f"High temperature: {f['temperature']:.1f} °C at {f['location']} ({f['sensor_id']})"),
+        subject=sns_subject(f"High temperature: {f['temperature']:.1f} °C at {f['location']} ({f['sensor_id']})"),
         message=message,
-        attributes={"kind": "high_temperature", "family": "sensor", "sensor_id": _attribute(f["sensor_id"])},
+        attributes={"kind": "high_temperature", "family": "sensor", "sensor_id": sns_attribute(f["sensor_id"])},
     )
 
 
@@ -155,12 +159,12 @@ def student_notification(event: Event) -> Alert | None:
     return Alert(
         alert_id=f"notification#{event.event_id}",
         kind="student_notification",
-        subject=_subject(subject),
+        subject=sns_subject(subject),
         message=message,
         attributes={
             "kind": "student_notification",
             "family": "student",
-            "student_id": _attribute(f["student_id"]),
+            "student_id": sns_attribute(f["student_id"]),
             "channel": channel,
             "event_type": event_type,
         },
@@ -216,17 +220,45 @@ def burst_alert(key: BurstKey, count: int, thresholds: Thresholds, sample_messag
     return Alert(
         alert_id=f"burst#{key.store_key}",
         kind="error_burst",
-        subject=_subject(f"Error burst: {key.service}, {count}+ errors in {thresholds.error_burst_window_seconds} s"),
+        subject=sns_subject(
+            f"Error burst: {key.service}, {count}+ errors in {thresholds.error_burst_window_seconds} s"
+        ),
         message=message,
-        attributes={"kind": "error_burst", "family": "log", "service": _attribute(key.service)},
+        attributes={"kind": "error_burst", "family": "log", "service": sns_attribute(key.service)},
     )
 
 
-def _subject(text: str) -> str:
-    # SNS rejects subjects with line breaks or over 100 characters.
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SUBJECT_LIMIT else flat[: SUBJECT_LIMIT - 1] + "…"
+def sns_subject(text: str) -> str:
+    """`text` as an SNS subject: control characters, line breaks and other separators become single spaces, the
+    ends are trimmed, and a longer subject is cut to SUBJECT_LIMIT UTF-16 code units (the way AWS counts) with `...`.
+    """
+    flat = " ".join(_without_controls(text, " ").split())
+    if _utf16_length(flat) <= SUBJECT_LIMIT:
+        return flat or "(no subject)"
+    cut = flat
+    while _utf16_length(cut) > SUBJECT_LIMIT - 3:
+        cut = cut[:-1]
+    return cut.rstrip() + "..."
 
 
-def _attribute(value: str) -> str:
-    return value[:256]
+def sns_attribute(value: str) -> str:
+    """`value` as an SNS message attribute: control characters and separators removed, at most ATTRIBUTE_LIMIT
+    characters, never empty (SNS refuses an empty String value)."""
+    clean = _without_controls(value, "").strip()[:ATTRIBUTE_LIMIT]
+    return clean or "(none)"
+
+
+# Unicode categories SNS text must not carry: controls (Cc, C0 and C1 including tab/CR/LF), line and paragraph
+# separators (Zl, Zp), invisible format characters (Cf: BOM, bidi controls), surrogates (Cs) and unassigned code
+# points (Cn, which include the noncharacters U+FFFE/FFFF).
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn"})
+
+
+def _without_controls(text: str, replacement: str) -> str:
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(replacement if unicodedata.category(c) in _REFUSED_CATEGORIES else c for c in text)
+
+
+def _utf16_length(text: str) -> int:
+    return len(text) + sum(1 for c in text if ord(c) > 0xFFFF)

@@ -5,33 +5,61 @@ record comes back normalised (UTC timestamp, `family`, `event_id` — derived fo
 as the dynamic partitioning key; each invalid one comes back `ProcessingFailed`, so Firehose writes it, unchanged,
 under errors/processing-failed/ (the processor quarantines the same record with the reason). The raw/ backup keeps
 every source record as it arrived. Response format: Amazon Data Firehose developer guide, "Transform source data".
+
+The verdict is the contract's (lambdas.schemas.judge), the same the processor quarantines by. A record our own code
+fails on is `ProcessingFailed` too, never an exception: an invocation that raises makes Firehose retry the whole
+buffer and then send every record of it to errors/. Such records are logged and counted in the `InternalErrors`
+metric (namespace Streamlake, service transform).
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
-from lambdas.schemas import InvalidEventError, parse
+from lambdas.processor.metric_names import INTERNAL_ERRORS, NAMESPACE
+from lambdas.schemas import internal_error_reason, judge
 
 OK, FAILED = "Ok", "ProcessingFailed"
+SERVICE = "transform"
+_log = logging.getLogger(__name__)
 
 
 def transform(data: bytes, now: datetime) -> tuple[str, bytes, str | None]:
-    """(result, output bytes, family) for one source record; the output is one JSON line."""
+    """(result, output bytes, family) for one source record; the output is one JSON line. Never raises."""
+    result, output, family, _ = _transform(data, now)
+    return result, output, family
+
+
+def _transform(data: bytes, now: datetime) -> tuple[str, bytes, str | None, bool]:
+    verdict = judge(data, now=now)
+    if verdict.event is None:
+        return FAILED, data, None, verdict.internal
     try:
-        event = parse(data, now=now)
-    except InvalidEventError:
-        return FAILED, data, None
-    return OK, event.to_json().encode("utf-8") + b"\n", event.family
+        return OK, verdict.event.to_json().encode("utf-8") + b"\n", verdict.event.family, False
+    except Exception as error:  # noqa: BLE001 - the record boundary: fail this record, not the invocation
+        _log.exception("unexpected error serialising a record: %s", internal_error_reason(error))
+        return FAILED, data, None, True
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     now = datetime.now(UTC)
     records = []
+    internal_errors = 0
     for record in event["records"]:
-        result, data, family = transform(base64.b64decode(record["data"]), now)
+        try:
+            source = base64.b64decode(record["data"])
+        except (ValueError, TypeError):
+            # Firehose always sends base64; anything else is handed back unchanged, as failed.
+            source = str(record.get("data", "")).encode("utf-8", errors="replace")
+            result, data, family, internal = FAILED, source, None, False
+        else:
+            result, data, family, internal = _transform(source, now)
+        internal_errors += internal
         output: dict[str, Any] = {
             "recordId": record["recordId"],
             "result": result,
@@ -40,4 +68,25 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if family is not None:
             output["metadata"] = {"partitionKeys": {"family": family}}
         records.append(output)
+    if internal_errors:
+        _emit_internal_errors(internal_errors)
     return {"records": records}
+
+
+def _emit_internal_errors(count: int) -> None:
+    """One CloudWatch embedded metric format document on stdout (the function runs without the Powertools layer)."""
+    document = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["service"]],
+                    "Metrics": [{"Name": INTERNAL_ERRORS, "Unit": "Count"}],
+                }
+            ],
+        },
+        "service": SERVICE,
+        INTERNAL_ERRORS: count,
+    }
+    print(json.dumps(document, separators=(",", ":")), flush=True)

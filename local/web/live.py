@@ -317,6 +317,8 @@ class LiveView:
                 "records_delivered": firehose.stats.records_delivered if firehose else 0,
                 "records_failed": firehose.stats.records_failed if firehose else 0,
                 "objects_written": firehose.stats.objects_written if firehose else 0,
+                "transform_failures": firehose.stats.transform_failures if firehose else 0,
+                "last_transform_error": firehose.stats.last_transform_error if firehose else None,
             },
             "emails_delivered": len(mailbox.delivered) if mailbox else 0,
             "view": {
@@ -327,6 +329,8 @@ class LiveView:
                 "errors": list(self.errors),
             },
             "stack_errors": list(stack.errors),
+            # Supervised runners: state, restarts and last error of each (a runner that raised is restarted).
+            "runners": stack.runner_health(),
         }
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from lambdas.schemas import FAMILIES, Event, InvalidEventError, format_timestamp, parse
+from lambdas.schemas import FAMILIES, Event, InvalidEventError, canonical_family, decode, format_timestamp, judge
 
 UNKNOWN_FAMILY = "unknown"
 VIEW_FAMILIES: tuple[str, ...] = (*FAMILIES, UNKNOWN_FAMILY)
@@ -49,9 +49,10 @@ PREVIEW_CHARACTERS = 200
 
 
 def _decode(data: bytes) -> Any:
+    # The contract's decoder (nesting limit, duplicate keys, BOM), so the view reads a record as every stage does.
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        return decode(data)
+    except InvalidEventError:
         return None
 
 
@@ -61,7 +62,10 @@ def _family_of(record: Any) -> str:
     family = record.get("family")
     if family is None:
         return "sensor"
-    return family if isinstance(family, str) and family in FAMILIES else UNKNOWN_FAMILY
+    try:
+        return canonical_family(family)
+    except InvalidEventError:
+        return UNKNOWN_FAMILY
 
 
 def claimed_family(data: bytes) -> str:
@@ -197,9 +201,8 @@ class LiveModel:
                 )
             if not needed:
                 continue
-            try:
-                event = parse(records[index].data, now=now)
-            except InvalidEventError:
+            event = judge(records[index].data, now=now).event
+            if event is None:
                 continue
             wanted[family] -= 1
             fields = event.fields

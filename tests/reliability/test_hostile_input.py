@@ -65,6 +65,7 @@ def hostile_run(tmp_path_factory):
             "quarantined": stack.quarantined(),
             "poller": stack.poller.stats,
             "errors": list(stack.errors),
+            "runner_restarts": stack.runner_restarts,
             "run_dir": run_dir,
         }
     yield result
@@ -73,7 +74,7 @@ def hostile_run(tmp_path_factory):
 def test_every_hostile_record_was_accepted_by_the_stream_and_no_batch_failed(hostile_run):
     summary, poller = hostile_run["summary"], hostile_run["poller"]
     assert summary.ok and summary.sent == len(hostile_run["records"])
-    assert hostile_run["errors"] == []
+    assert hostile_run["errors"] == [] and hostile_run["runner_restarts"] == 0
     assert (poller.function_errors, poller.records_discarded) == (0, 0)
     assert poller.records_succeeded == summary.sent
 
@@ -118,7 +119,8 @@ def test_every_record_is_in_the_lake_or_quarantined_with_a_reason_and_the_counts
             quarantined=len(quarantined),
             duplicates_removed=copies,
             lost=summary.sent - len(landed) - len(quarantined),
-            notes=f"{corpus} corpus cases, {len(records) - corpus} naughty-string records; largest record 1 MiB",
+            notes=f"{corpus} corpus cases, {len(records) - corpus} naughty-string records; largest record 1 MiB; "
+            f"runner restarts {hostile_run['runner_restarts']}",
         )
     )
 
@@ -128,8 +130,10 @@ def test_each_hot_reading_with_a_naughty_name_is_mailed_exactly_once(hostile_run
     bodies = mail_bodies(hostile_run["run_dir"])
     assert hot
     for record in hot:
-        assert sum(record.event_id in body for body in bodies) == 1, record.name
-    assert len(bodies) == len(hot)
+        event_id = record.event_id or parse(record.data).event_id  # corpus cases without one get it derived
+        assert sum(event_id in body for body in bodies) == 1, record.name
+    # plus one notification: the corpus case issue15-channel-upper is a student event asking for one (channel SMS)
+    assert len(bodies) == len(hot) + 1
 
 
 # ------------------------------------------------------------------------------------------------------------------
