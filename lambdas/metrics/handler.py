@@ -1,6 +1,6 @@
 """Window-metrics Lambda: event-time windows over the stream, on its own event source mapping.
 
-Each invocation gets one shard's batch. Records are parsed with the event contract (`lambdas.schemas.parse`, the
+Each invocation gets one shard's batch. Records are judged by the event contract (`lambdas.schemas.judge`, the
 verdict every stage shares); records that fail it are skipped here (the processor quarantines them). The batch is
 merged into DynamoDB by `lambdas.metrics.windows.apply_batch`, which is safe to retry and to bisect, and the windows
 the combined watermark has passed are written to the lake (`window_metrics`) and as EMF metrics. An error fails the
@@ -23,7 +23,7 @@ from lambdas.metrics.sink import WindowSink, emf_document
 from lambdas.metrics.store import DynamoWindowStore
 from lambdas.metrics.windows import BatchResult, StreamRecord, WindowStore, apply_batch
 from lambdas.processor.adapters import aws_client
-from lambdas.schemas import InvalidEventError, parse
+from lambdas.schemas import judge
 
 logger = Logger(service=metric_names.SERVICE)
 
@@ -84,12 +84,13 @@ def stream_records(records: list[dict[str, Any]]) -> tuple[str, list[StreamRecor
     valid: list[StreamRecord] = []
     skipped = 0
     for record in records:
-        try:
-            event = parse(base64.b64decode(record["kinesis"]["data"]))
-        except InvalidEventError:
+        # The contract's one verdict (total: any bytes give an event or a reason), as the processor and Firehose's
+        # transformation reach it; what they quarantine is skipped here.
+        verdict = judge(base64.b64decode(record["kinesis"]["data"]))
+        if verdict.event is None:
             skipped += 1
             continue
-        valid.append(StreamRecord(shard_id, record["kinesis"]["sequenceNumber"], event))
+        valid.append(StreamRecord(shard_id, record["kinesis"]["sequenceNumber"], verdict.event))
     return shard_id, valid, skipped
 
 
