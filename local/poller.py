@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from local.metrics import HandlerOutput, MetricsSink, metric_datum
-from streamlake.config import Config
+from streamlake.config import METRICS_MAX_RECORD_AGE_SECONDS, METRICS_MAX_RETRIES, Config
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # synchronous invocation payload limit
 GET_RECORDS_LIMIT = 10_000
@@ -72,6 +72,18 @@ class EventSourceSettings:
     max_record_age_seconds: float = 3600
     bisect_on_error: bool = True
     report_batch_item_failures: bool = True
+
+    @classmethod
+    def for_window_metrics(cls, config: Config) -> EventSourceSettings:
+        """The settings stacks/metrics.py gives the window-metrics function's mapping (whole batches are
+        idempotent there, so no partial-failure reporting)."""
+        return cls(
+            batch_size=config.metrics.batch_size,
+            batch_window_seconds=config.metrics.batch_window_seconds,
+            max_retries=METRICS_MAX_RETRIES,
+            max_record_age_seconds=METRICS_MAX_RECORD_AGE_SECONDS,
+            report_batch_item_failures=False,
+        )
 
     @classmethod
     def from_config(cls, config: Config) -> EventSourceSettings:

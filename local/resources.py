@@ -34,6 +34,9 @@ class LocalResources:
     glue_database: str
     processor_function: str
     delivery_stream: str
+    # Windowed metrics (lambdas/metrics); defaults keep a resources.json written before them readable.
+    windows_table: str = ""
+    metrics_function: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -59,6 +62,19 @@ class LocalResources:
             "AWS_LAMBDA_FUNCTION_NAME": self.processor_function,
         }
 
+    def metrics_environment(self, config: Config) -> dict[str, str]:
+        """The environment the CDK gives the window-metrics Lambda (stacks/metrics.py), with local names."""
+        m = config.metrics
+        return {
+            "WINDOWS_TABLE": self.windows_table,
+            "LAKE_BUCKET": self.lake_bucket,
+            "METRICS_WINDOW_SECONDS": str(m.window_seconds),
+            "METRICS_ALLOWED_LATENESS_SECONDS": str(m.allowed_lateness_seconds),
+            "METRICS_TTL_SECONDS": str(m.ttl_seconds),
+            "METRICS_IDLE_SHARD_SECONDS": str(m.idle_shard_seconds),
+            "HIGH_TEMPERATURE_C": f"{config.thresholds.high_temperature_c:g}",
+        }
+
     def resource_names(self) -> dict[str, str]:
         """Name of each resource kind an alarm can watch (streamlake.alarms), as the monitoring stack passes them."""
         return {
@@ -80,6 +96,8 @@ def names_for(config: Config) -> dict[str, str]:
         "ops_topic": f"{p}-ops",
         "mail_queue": f"{p}-local-mailbox",
         "idempotency_table": f"{p}-idempotency",
+        "windows_table": f"{p}-windows",
+        "metrics_function": f"{p}-window-metrics",
         "glue_database": p.replace("-", "_"),
         "processor_function": f"{p}-processor",
         "delivery_stream": f"{p}-lake-delivery",
@@ -115,6 +133,7 @@ def provision(config: Config, session: boto3.Session | None = None) -> LocalReso
         topics[key] = arn
 
     _provision_idempotency_table(session, n["idempotency_table"])
+    _provision_windows_table(session, n["windows_table"])
     _provision_glue(session, config, n["glue_database"], n["lake_bucket"])
 
     return LocalResources(
@@ -130,6 +149,8 @@ def provision(config: Config, session: boto3.Session | None = None) -> LocalReso
         glue_database=n["glue_database"],
         processor_function=n["processor_function"],
         delivery_stream=n["delivery_stream"],
+        windows_table=n["windows_table"],
+        metrics_function=n["metrics_function"],
     )
 
 
@@ -145,6 +166,25 @@ def _provision_idempotency_table(session: boto3.Session, name: str) -> None:
     )
     dynamodb.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
+
+
+def _provision_windows_table(session: boto3.Session, name: str) -> None:
+    """The window-metrics table as stacks/metrics.py creates it: string keys pk/sk, TTL on expires_at."""
+    dynamodb = session.client("dynamodb")
+    if name in dynamodb.list_tables()["TableNames"]:
+        return
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
     )
 
 

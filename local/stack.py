@@ -38,13 +38,18 @@ from streamlake.alarms import alarm_specs
 from streamlake.config import Config
 
 PROCESSOR_HANDLER = "lambdas.processor.handler.handler"
+METRICS_HANDLER = "lambdas.metrics.handler.handler"
 # A runner that raises is restarted after RESTART_BACKOFF_SECONDS, doubling per failure in a row up to the maximum;
 # one that then ran for HEALTHY_AFTER_SECONDS starts from the shortest backoff again.
 RESTART_BACKOFF_SECONDS = 0.5
 MAX_RESTART_BACKOFF_SECONDS = 30.0
 HEALTHY_AFTER_SECONDS = 60.0
 # Where each runner keeps its read position per shard, in the run directory.
-CHECKPOINT_FILES = {"processor": "processor-checkpoints.json", "firehose": "firehose-checkpoints.json"}
+CHECKPOINT_FILES = {
+    "processor": "processor-checkpoints.json",
+    "firehose": "firehose-checkpoints.json",
+    "metrics": "metrics-checkpoints.json",
+}
 
 
 @dataclass
@@ -95,6 +100,8 @@ class LocalStack:
         self.endpoint: MotoEndpoint | None = None
         self.resources: LocalResources | None = None
         self.poller: KinesisEventSourceMapping | None = None
+        # The window-metrics function's own event source mapping, as deployed (stacks/metrics.py).
+        self.metrics_poller: KinesisEventSourceMapping | None = None
         self.firehose: FirehoseDeliverer | None = None
         self.alarms: AlarmEvaluator | None = None
         self.mailbox: Mailbox | None = None
@@ -133,9 +140,14 @@ class LocalStack:
         """Start the processor poller, Firehose deliverer, alarm evaluator and mailbox, each resuming from the
         checkpoints in the run directory (what a Lambda or Firehose restart does on AWS; the stream persists)."""
         self._stop = threading.Event()
-        previous_stats = (self.poller.stats, self.firehose.stats) if self.poller and self.firehose else None
+        previous_stats = (
+            (self.poller.stats, self.firehose.stats, self.metrics_poller.stats)
+            if self.poller and self.firehose and self.metrics_poller
+            else None
+        )
         metrics = MetricsSink(self.clients["cloudwatch"])
         handler = self._load_handler()
+        window_handler = self._load_module_handler(METRICS_HANDLER, self.resources.metrics_environment(self.config))
         processor_log = _LineLog(self.run_dir / "logs" / "processor.log")
         self._checkpoint_stores = {
             runner: CheckpointStore(self.run_dir / name) for runner, name in CHECKPOINT_FILES.items()
@@ -153,6 +165,20 @@ class LocalStack:
             checkpoints=self._checkpoint_stores["processor"],
             output=self._output,
             log=processor_log.write,
+        )
+        self.metrics_poller = KinesisEventSourceMapping(
+            kinesis=self.clients["kinesis"],
+            sqs=self.clients["sqs"],
+            stream_name=self.resources.stream_name,
+            stream_arn=self.resources.stream_arn,
+            handler=window_handler,
+            function_name=self.resources.metrics_function,
+            on_failure_queue_url=self.resources.dlq_url,
+            settings=EventSourceSettings.for_window_metrics(self.config),
+            metrics=metrics,
+            checkpoints=self._checkpoint_stores["metrics"],
+            output=self._output,
+            log=_LineLog(self.run_dir / "logs" / "window-metrics.log").write,
         )
         buffer_seconds = self.options.buffer_seconds
         self.firehose = FirehoseDeliverer(
@@ -184,9 +210,10 @@ class LocalStack:
         )
         if previous_stats is not None:
             # Counters are the run's, not one runner's: a restarted runner resumes from its checkpoint.
-            self.poller.stats, self.firehose.stats = previous_stats
+            self.poller.stats, self.firehose.stats, self.metrics_poller.stats = previous_stats
         stop = self._stop
         self._spawn("processor", lambda: self.poller.run(stop))
+        self._spawn("metrics", lambda: self.metrics_poller.run(stop))
         self._spawn("firehose", lambda: self.firehose.run(stop))
         self._spawn("alarms", self._run_alarms)
         self._spawn("mailbox", lambda: self.mailbox.run(stop))
@@ -219,6 +246,27 @@ class LocalStack:
             lambda: self.poller.stats.records_succeeded + self.poller.stats.records_discarded >= total,
             timeout,
             f"the processor did not finish {total} records",
+        )
+
+    def wait_until_windowed(self, timeout: float = 60.0) -> None:
+        """Block until the window-metrics function has finished (or discarded) every record now in the stream."""
+        total = self.stream_record_count()
+        self._wait(
+            lambda: self.metrics_poller.stats.records_succeeded + self.metrics_poller.stats.records_discarded >= total,
+            timeout,
+            f"the window-metrics function did not finish {total} records",
+        )
+
+    def window_store(self) -> Any:
+        """The window-metrics state (read it, don't write it): the same DynamoDB table the function writes."""
+        from lambdas.metrics.store import DynamoWindowStore
+
+        m = self.config.metrics
+        return DynamoWindowStore(
+            boto3.Session(region_name=REGION).client("dynamodb"),
+            self.resources.windows_table,
+            m.window_seconds * 1000,
+            m.ttl_seconds,
         )
 
     def wait_until_delivered(self, timeout: float = 120.0) -> None:
@@ -291,11 +339,16 @@ class LocalStack:
             self.evaluate_alarms()
 
     def _load_handler(self) -> Callable[[dict[str, Any], Any], Any]:
+        return self._load_module_handler(self.options.handler, self.resources.processor_environment(self.config))
+
+    def _load_module_handler(self, handler: str, environment: dict[str, str]) -> Callable[[dict[str, Any], Any], Any]:
         # Powertools' Logger binds stdout at import: install the per-thread capture first, then import the handler
-        # with the environment the CDK gives the deployed function.
+        # with the environment the CDK gives the deployed function. Both functions share this process's
+        # environment; their variables do not collide (the values they share, LAKE_BUCKET and HIGH_TEMPERATURE_C,
+        # are equal).
         self._output = HandlerOutput.install()
-        self._set_environment(self.resources.processor_environment(self.config))
-        module_name, _, attribute = self.options.handler.rpartition(".")
+        self._set_environment(environment)
+        module_name, _, attribute = handler.rpartition(".")
         module = importlib.import_module(module_name)
         new_environment = getattr(module, "new_execution_environment", None)
         if new_environment is not None:

@@ -27,13 +27,13 @@ from lambdas.metrics.sink import WINDOW_METRICS_PREFIX
 from lambdas.metrics.windows import WindowSettings
 from stacks.lambda_code import python_function
 from stacks.nag import suppress
+from streamlake.config import METRICS_MAX_RECORD_AGE_SECONDS, METRICS_MAX_RETRIES
 
 HANDLER = "lambdas.metrics.handler.handler"
 MEMORY_MB = 256
 TIMEOUT = Duration.seconds(60)
-MAX_RETRIES = 10
-# Window rows expire after an hour by default; a batch older than that would only add to forgotten windows.
-MAX_RECORD_AGE = Duration.hours(1)
+MAX_RETRIES = METRICS_MAX_RETRIES
+MAX_RECORD_AGE = Duration.seconds(METRICS_MAX_RECORD_AGE_SECONDS)
 TTL_ATTRIBUTE = "expires_at"
 
 

@@ -75,6 +75,12 @@ class KafkaConfig:
         return self.mode != "none"
 
 
+# The window-metrics function's event source mapping (stacks/metrics.py, local/poller.py): batches are idempotent, so
+# retries are cheap; window rows expire after an hour by default, so an older batch would only add to forgotten ones.
+METRICS_MAX_RETRIES = 10
+METRICS_MAX_RECORD_AGE_SECONDS = 3600
+
+
 @dataclass(frozen=True)
 class MetricsConfig:
     """Event-time windowed metrics (lambdas/metrics): window, watermark lateness, state TTL, event source batch."""

@@ -1,0 +1,86 @@
+"""Local mode runs the window-metrics function through its own poller, as the deployed event source mapping does."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from local.stack import LocalOptions, LocalStack
+from streamlake.config import load_config
+
+WINDOW_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    config = load_config({"metrics_batch_window_seconds": "0", "metrics_batch_size": "50"})
+    # Event times: 120 readings one second apart, starting on a window boundary ten minutes ago; a late one at the end.
+    now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    base = now - timedelta(seconds=now.timestamp() % 30)
+    readings = []
+    for i in range(120):
+        readings.append(
+            {
+                "sensor_id": f"s{i % 3}",
+                "location": "lab" if i % 3 else "freezer",
+                "temperature": float(i % 40),
+                "humidity": 50.0,
+                "timestamp": (base + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
+            }
+        )
+    late = dict(
+        readings[5], sensor_id="late", timestamp=(base + timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    )
+    with LocalStack(config, LocalOptions(tmp_path_factory.mktemp("windows"), buffer_seconds=1.0)) as stack:
+        kinesis = boto3.client("kinesis", endpoint_url=stack.endpoint.url, region_name="us-east-1")
+        for start in range(0, len(readings), 40):
+            entries = [
+                {"Data": json.dumps(r).encode(), "PartitionKey": r["sensor_id"]} for r in readings[start : start + 40]
+            ]
+            kinesis.put_records(StreamName=stack.resources.stream_name, Records=entries)
+        kinesis.put_records(
+            StreamName=stack.resources.stream_name,
+            Records=[{"Data": json.dumps(late).encode(), "PartitionKey": "late"}],
+        )
+        stack.wait_until_windowed(timeout=120)
+        store = stack.window_store()
+        base_ms = int(base.timestamp() * 1000)
+        windows = {start: store.window_entities(start) for start in range(base_ms, base_ms + 4 * WINDOW_MS, WINDOW_MS)}
+        objects = {
+            key: stack.clients["s3"].get_object(Bucket=stack.resources.lake_bucket, Key=key)["Body"].read()
+            for key in stack.lake_objects("metrics/window_metrics/")
+        }
+        errors = list(stack.errors)
+    yield readings, base_ms, windows, objects, errors
+
+
+def test_every_window_holds_what_the_readings_say(run):
+    readings, base_ms, windows, _, errors = run
+    assert errors == []
+    expected: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for i, reading in enumerate(readings):
+        expected[(base_ms + (i // 30) * WINDOW_MS, reading["location"])].append(reading["temperature"])
+    got = {
+        (start, key.entity): (agg.count, agg.maxima["temperature"])
+        for start, entities in windows.items()
+        for key, agg in entities.items()
+        if key.dimension == "location"
+    }
+    assert got == {key: (len(temps), max(temps)) for key, temps in expected.items()}
+    # The late reading (event time 5 s into the first window, read after 119 s) is in no window.
+    assert all(key.entity != "late" for entities in windows.values() for key in entities)
+
+
+def test_windows_the_watermark_passed_are_in_the_lake(run):
+    _, base_ms, _, objects, _ = run
+    # Last event time base+119 s, lateness 10 s: the watermark is base+109 s, past the ends of the first three.
+    starts = sorted(int(key.rsplit("window-", 1)[1].split(".")[0]) for key in objects)
+    assert starts == [base_ms, base_ms + WINDOW_MS, base_ms + 2 * WINDOW_MS]
+    first = [json.loads(line) for line in gzip.decompress(objects[min(objects)]).splitlines()]
+    sensors = sorted((row["entity"], row["count"]) for row in first if row["dimension"] == "sensor")
+    assert sensors == [("s0", 10), ("s1", 10), ("s2", 10)]
