@@ -257,6 +257,30 @@ class LocalStack:
             f"the window-metrics function did not finish {total} records",
         )
 
+    def recent_windows(self, family: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest windows, newest first, with their KPI rows (those of `family` only, if given): what the
+        window-metrics function has in its table, open windows included (`closed` tells them apart)."""
+        from lambdas.metrics.sink import window_rows
+        from lambdas.metrics.windows import WindowSettings
+
+        store = self.window_store()
+        settings = WindowSettings(
+            window_seconds=self.config.metrics.window_seconds,
+            allowed_lateness_seconds=self.config.metrics.allowed_lateness_seconds,
+            high_temperature_c=self.config.thresholds.high_temperature_c,
+        )
+        windows = []
+        for start, emitted in store.recent_windows(limit):
+            rows = window_rows(store.window_entities(start), settings)
+            windows.append(
+                {
+                    "start_ms": start,
+                    "closed": emitted,
+                    "rows": [row for row in rows if family is None or row["family"] == family],
+                }
+            )
+        return windows
+
     def window_store(self) -> Any:
         """The window-metrics state (read it, don't write it): the same DynamoDB table the function writes."""
         from lambdas.metrics.store import DynamoWindowStore

@@ -139,6 +139,17 @@ class DynamoWindowStore:
                 entities[WindowKey(item["family"]["S"], item["dimension"]["S"], entity, start_ms)] = agg
         return entities
 
+    def recent_windows(self, limit: int) -> list[tuple[int, bool]]:
+        """(start ms, emitted) of the newest `limit` windows, newest first: what dashboards and /api/windows list."""
+        page = self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": OPEN_PK}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [(int(item["sk"]["S"]), "emitted" in item) for item in page.get("Items", [])]
+
     def claim_window(self, start_ms: int, now_ms: int) -> bool:
         try:
             self._db.update_item(

@@ -34,6 +34,7 @@ ENDPOINTS = {
     "GET /api/alarms": "alarms with current state and history",
     "GET /api/mail?limit=100": "alert e-mails delivered, newest first",
     "GET /api/mail/<id>": "one e-mail, in full",
+    "GET /api/windows?family=sensor&limit=10": "newest event-time windows (open and closed) with their KPI rows",
     "GET /api/lake": "the lake: objects and bytes per area, family and partition; quarantine reasons",
     "GET /api/queries": "saved queries with their parameters",
     "POST /api/queries/<name>": 'run a saved query locally; body {"params": {...}}',
@@ -146,6 +147,21 @@ def create_app(view: LiveView) -> Flask:
         if message is None:
             abort(404, description=f"no e-mail {mail_id} (the view keeps the latest ones; the mbox file has all)")
         return jsonify({**message.summary(), "topic_arn": message.topic_arn, "body": message.body})
+
+    @app.get("/api/windows")
+    def windows() -> Response:
+        family = request.args.get("family") or None
+        if family is not None and family not in FAMILIES:
+            abort(400, description=f"family must be one of {', '.join(FAMILIES)}")
+        limit = max(1, min(request.args.get("limit", default=10, type=int), 120))
+        m = view.stack.config.metrics
+        return jsonify(
+            {
+                "window_seconds": m.window_seconds,
+                "allowed_lateness_seconds": m.allowed_lateness_seconds,
+                "windows": view.stack.recent_windows(family, limit),
+            }
+        )
 
     @app.get("/api/lake")
     def lake_endpoint() -> Response:

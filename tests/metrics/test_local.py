@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import urllib.error
+import urllib.request
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +13,7 @@ import boto3
 import pytest
 
 from local.stack import LocalOptions, LocalStack
+from local.web import WebView
 from streamlake.config import load_config
 
 WINDOW_MS = 30_000
@@ -55,12 +58,20 @@ def run(tmp_path_factory):
             key: stack.clients["s3"].get_object(Bucket=stack.resources.lake_bucket, Key=key)["Body"].read()
             for key in stack.lake_objects("metrics/window_metrics/")
         }
+        with WebView(stack, port=0) as web:
+            with urllib.request.urlopen(web.url + "api/windows?family=sensor&limit=3", timeout=30) as response:
+                api = json.loads(response.read())
+            try:
+                urllib.request.urlopen(web.url + "api/windows?family=weather", timeout=30)
+                bad_status = 200
+            except urllib.error.HTTPError as error:
+                bad_status = error.code
         errors = list(stack.errors)
-    yield readings, base_ms, windows, objects, errors
+    yield readings, base_ms, windows, objects, errors, api, bad_status
 
 
 def test_every_window_holds_what_the_readings_say(run):
-    readings, base_ms, windows, _, errors = run
+    readings, base_ms, windows, _, errors, _, _ = run
     assert errors == []
     expected: dict[tuple[int, str], list[float]] = defaultdict(list)
     for i, reading in enumerate(readings):
@@ -77,10 +88,24 @@ def test_every_window_holds_what_the_readings_say(run):
 
 
 def test_windows_the_watermark_passed_are_in_the_lake(run):
-    _, base_ms, _, objects, _ = run
+    _, base_ms, _, objects, _, _, _ = run
     # Last event time base+119 s, lateness 10 s: the watermark is base+109 s, past the ends of the first three.
     starts = sorted(int(key.rsplit("window-", 1)[1].split(".")[0]) for key in objects)
     assert starts == [base_ms, base_ms + WINDOW_MS, base_ms + 2 * WINDOW_MS]
     first = [json.loads(line) for line in gzip.decompress(objects[min(objects)]).splitlines()]
     sensors = sorted((row["entity"], row["count"]) for row in first if row["dimension"] == "sensor")
     assert sensors == [("s0", 10), ("s1", 10), ("s2", 10)]
+
+
+def test_api_windows_lists_the_newest_windows_of_a_family(run):
+    _, base_ms, _, _, _, api, bad_status = run
+    # GIVEN four windows of readings, the last one still open
+    starts = [(w["start_ms"], w["closed"]) for w in api["windows"]]
+    assert starts == [(base_ms + 3 * WINDOW_MS, False), (base_ms + 2 * WINDOW_MS, True), (base_ms + WINDOW_MS, True)]
+    assert (api["window_seconds"], api["allowed_lateness_seconds"]) == (30, 10)
+    newest_closed = api["windows"][1]["rows"]
+    assert {r["family"] for r in newest_closed} == {"sensor"}
+    lab = next(r for r in newest_closed if r["dimension"] == "location" and r["entity"] == "lab")
+    # readings 60..89 whose index is not a multiple of 3 are in the lab: 20 of them
+    assert lab["count"] == 20 and lab["window_start"].endswith("Z")
+    assert bad_status == 400

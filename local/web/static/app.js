@@ -243,7 +243,90 @@ async function refreshLake() {
     row([el("td", p.partition, { class: "json" }), fmt(p.objects, 0), bytes(p.bytes), shortTime(p.last_modified)])));
 }
 
-const PANELS = [refreshEvents, refreshSensors, refreshStudents, refreshAlarms, refreshMail, refreshLake];
+// -- event-time windows (/api/windows) -------------------------------------------------------------------------
+
+const WINDOW_CHART_WINDOWS = 20;
+let windowTemperatureChart = null;
+let windowErrorsChart = null;
+
+function makeWindowCharts() {
+  const options = (title, unit) => ({
+    animation: false, responsive: true, maintainAspectRatio: false,
+    plugins: { legend: { labels: { boxWidth: 12, font: { size: 11 } } }, title: { display: true, text: title } },
+    scales: { y: { title: { display: true, text: unit } } },
+  });
+  windowTemperatureChart = new Chart(document.getElementById("window-temperature-chart"), {
+    type: "line", data: { labels: [], datasets: [] },
+    options: options("average temperature per location, per window", "°C"),
+  });
+  windowErrorsChart = new Chart(document.getElementById("window-errors-chart"), {
+    type: "bar", data: { labels: [], datasets: [] },
+    options: options("error rate per service, per window", "% ERROR/CRITICAL"),
+  });
+}
+
+// One dataset per entity, one point per window (oldest first); a window without the entity is a gap.
+function seriesByEntity(windows, dimension, value) {
+  const labels = windows.map((w) => shortTime(new Date(w.start_ms).toISOString()) + (w.closed ? "" : " (open)"));
+  const entities = [...new Set(windows.flatMap((w) => w.rows.filter((r) => r.dimension === dimension)
+    .map((r) => r.entity)))].sort();
+  const palette = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#9a6700", "#bf3989", "#0550ae", "#116329"];
+  const datasets = entities.slice(0, palette.length).map((entity, i) => ({
+    label: entity, borderColor: palette[i], backgroundColor: palette[i], borderWidth: 2, spanGaps: false,
+    data: windows.map((w) => {
+      const found = w.rows.find((r) => r.dimension === dimension && r.entity === entity);
+      return found ? value(found) : null;
+    }),
+  }));
+  return { labels, datasets };
+}
+
+function kpi(label, value) {
+  const box = el("div", null, { class: "kpi" });
+  box.appendChild(el("span", value, { class: "value" }));
+  box.appendChild(el("span", label, { class: "label" }));
+  return box;
+}
+
+async function refreshWindows() {
+  const data = await getJSON("/api/windows?limit=" + WINDOW_CHART_WINDOWS);
+  const windows = data.windows.slice().reverse();
+  const closed = data.windows.find((w) => w.closed);
+  document.getElementById("windows-caption").textContent =
+    `${data.window_seconds} s tumbling windows over event time, watermark = newest event - ` +
+    `${data.allowed_lateness_seconds} s` + (closed ? ` · latest closed: ${shortTime(new Date(closed.start_ms)
+      .toISOString())}` : " · no window closed yet");
+  const kpis = [];
+  if (closed) {
+    const rows = closed.rows;
+    const sensors = rows.filter((r) => r.dimension === "sensor");
+    const readings = sensors.reduce((sum, r) => sum + r.count, 0);
+    const maxTemp = sensors.length ? Math.max(...sensors.map((r) => r.max_temperature)) : null;
+    const avgTemp = readings ? sensors.reduce((sum, r) => sum + r.avg_temperature * r.count, 0) / readings : null;
+    const above = sensors.reduce((sum, r) => sum + r.above_threshold, 0);
+    const logs = rows.filter((r) => r.dimension === "service");
+    const logCount = logs.reduce((sum, r) => sum + r.count, 0);
+    const errors = logs.reduce((sum, r) => sum + r.count_error + r.count_critical, 0);
+    const students = rows.filter((r) => r.dimension === "course_event");
+    const logins = students.filter((r) => r.event_type === "login").reduce((sum, r) => sum + r.count, 0);
+    const grades = students.filter((r) => r.grades);
+    const graded = grades.reduce((sum, r) => sum + r.grades, 0);
+    const avgGrade = graded ? grades.reduce((sum, r) => sum + r.avg_grade * r.grades, 0) / graded : null;
+    kpis.push(kpi("readings", fmt(readings, 0)), kpi("avg °C", fmt(avgTemp, 1)), kpi("max °C", fmt(maxTemp, 1)),
+      kpi("readings above threshold", fmt(above, 0)),
+      kpi("error rate", logCount ? fmt(100 * errors / logCount, 1) + " %" : "–"),
+      kpi("logins", fmt(logins, 0)), kpi("avg grade", fmt(avgGrade, 1)));
+  }
+  document.getElementById("kpis").replaceChildren(...kpis);
+  const temps = seriesByEntity(windows, "location", (r) => r.avg_temperature);
+  windowTemperatureChart.data = temps;
+  windowTemperatureChart.update("none");
+  windowErrorsChart.data = seriesByEntity(windows, "service", (r) => 100 * r.error_rate);
+  windowErrorsChart.update("none");
+  document.getElementById("window-temperature-chart").dataset.windows = String(windows.length);
+}
+
+const PANELS = [refreshEvents, refreshSensors, refreshStudents, refreshAlarms, refreshMail, refreshLake, refreshWindows];
 
 async function refreshPanels() {
   if (document.visibilityState === "hidden") return;
@@ -316,6 +399,7 @@ async function runQuery(event) {
 
 function start() {
   makeCharts();
+  makeWindowCharts();
   connect();
   for (const button of document.querySelectorAll("#event-tabs button")) {
     button.addEventListener("click", () => {
