@@ -327,7 +327,9 @@ class ShardPacer:
         """Block until the stream can take `records` records of `size` bytes in total, then spend them."""
         now = self.clock.now()
         self._recover(now)
-        delay = max(self.records.delay(records, now), self.bytes.delay(size, now), self._window_delay(records, size, now))
+        delay = max(
+            self.records.delay(records, now), self.bytes.delay(size, now), self._window_delay(records, size, now)
+        )
         if delay > 0:
             # The wait is computed exactly, so one sleep is enough; re-checking would only chase float rounding.
             self.waited += delay
@@ -555,8 +557,9 @@ class KinesisWriter:
 
     `client` is a boto3 Kinesis client (or anything with its `put_records`); `stream` a stream name or ARN;
     `shards` the stream's open shard count (for pacing); `pace=False` turns shard pacing off (for targets that
-    enforce no limits, like moto); `pacer` replaces the default `ShardPacer(shards, clock)` (e.g. to tune it). `on_ack` is called with each `Ack`, in sending order; `on_failure` with each
-    `Failure` (they are also written to `failure_path`).
+    enforce no limits, like moto); `pacer` replaces the default `ShardPacer(shards, clock)` (e.g. to tune it).
+    `on_ack` is called with each `Ack`, in sending order; `on_failure` with each `Failure` (they are also written to
+    `failure_path`).
     """
 
     def __init__(
@@ -681,7 +684,9 @@ class KinesisWriter:
 
     def _send_next(self) -> None:
         limits = self._request_limits()
-        batch, rest = take_batch(list(self._buffer), limits, lambda e: e.size, lambda e: e.partition_key, self.strict_order)
+        batch, rest = take_batch(
+            list(self._buffer), limits, lambda e: e.size, lambda e: e.partition_key, self.strict_order
+        )
         self._buffer = deque(rest)
         self._buffered_bytes -= sum(e.size for e in batch)
         self._inflight = batch
