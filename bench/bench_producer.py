@@ -155,7 +155,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of the naive loop")
     parser.add_argument("--batched-count", type=int, default=30_000, help="records for the batched producer")
-    parser.add_argument("--emulated-count", type=int, default=8_000, help="records for the shard-limit runs")
+    parser.add_argument("--emulated-count", type=int, default=15_000, help="records for the shard-limit runs")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
 
