@@ -97,3 +97,45 @@ def test_mailbox_keeps_the_recent_mail_in_memory_counts_all_and_writes_all_to_th
     # and a live view that had copied 20 gets the 5 new ones
     fresh, position = box.delivered.since(20)
     assert len(fresh) == 5 and position == 25
+
+
+def test_local_cloudwatch_drops_datapoints_older_than_its_retention(monkeypatch):
+    # GIVEN moto's CloudWatch with the local-mode patch, pruning every 3 datapoints
+    from datetime import UTC, datetime, timedelta
+
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    import local.moto_server as moto_server
+
+    moto_server.patch_moto_cloudwatch()
+    monkeypatch.setattr(moto_server, "METRIC_PRUNE_EVERY", 3)
+    backend = CloudWatchBackend("us-east-1", "123456789012")
+    now = datetime.now(UTC)
+
+    def put(name: str, age: timedelta) -> None:
+        backend.put_metric_data("Test", [{"MetricName": name, "Value": 1.0, "Timestamp": now - age}])
+
+    # WHEN two datapoints from 4 h ago and one from a minute ago are put (the third put triggers a prune)
+    put("old-1", timedelta(hours=4))
+    put("old-2", timedelta(hours=3, minutes=1))
+    put("fresh", timedelta(minutes=1))
+    # THEN only the fresh one is left (retention 3 h), and later datapoints are kept until the next prune
+    assert [d.name for d in backend.metric_data] == ["fresh"]
+    put("also-old", timedelta(hours=5))
+    assert [d.name for d in backend.metric_data] == ["fresh", "also-old"]
+
+
+def test_recent_datapoints_reads_naive_timestamps_as_utc():
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from local.moto_server import recent_datapoints
+
+    cutoff = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    points = [
+        SimpleNamespace(timestamp=datetime(2026, 12, 2, 11, 59)),  # naive, before
+        SimpleNamespace(timestamp=datetime(2026, 12, 2, 12, 0)),  # naive, at the cutoff: kept
+        SimpleNamespace(timestamp="2026-12-02T12:30:00Z"),
+        SimpleNamespace(timestamp=datetime(2026, 12, 2, 13, 0, tzinfo=UTC)),
+    ]
+    assert recent_datapoints(points, cutoff) == points[1:]
