@@ -371,7 +371,10 @@ class ShardPacer:
             return
         self._last_decrease = now
         self.decreases += 1
-        self.window = 1.0 + min(MAX_WINDOW_MARGIN, max(2 * (self.window - 1.0), DEFAULT_WINDOW_MARGIN))
+        # The margin only grows (a margin of MAX_WINDOW_MARGIN costs at most 9 % of the limit); one set above the
+        # maximum by the caller is kept.
+        margin = self.window - 1.0
+        self.window = 1.0 + max(margin, min(MAX_WINDOW_MARGIN, max(2 * margin, DEFAULT_WINDOW_MARGIN)))
         self._set_share(max(self.min_share, self.share * self.decrease), now)
 
     def _recover(self, now: float) -> None:

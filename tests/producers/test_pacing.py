@@ -270,3 +270,19 @@ def test_full_megabyte_records_are_paced_to_one_per_second():
         sent.append(clock.now())
     # THEN one per window (1.01 s), never two in one second
     assert sent == pytest.approx([0.0, 1.01, 2.02, 3.03, 4.04])
+
+
+def test_the_window_margin_doubles_on_throttling_up_to_a_tenth_of_a_second_and_never_shrinks():
+    clock = FakeClock(0.0)
+    pacer = ShardPacer(1, clock)
+    margins = []
+    for _ in range(6):
+        clock.t += 2.0  # past the window of the previous decrease
+        pacer.throttled(1, 100)
+        margins.append(round(pacer.window - 1.0, 6))
+    assert margins == [0.02, 0.04, 0.08, 0.1, 0.1, 0.1]
+    # a caller's wider margin is kept
+    wide = ShardPacer(1, clock, window_margin=0.3)
+    clock.t += 2.0
+    wide.throttled(1, 100)
+    assert wide.window == pytest.approx(1.3)
