@@ -4,9 +4,12 @@
    record) and of `produce()` with batching (pacing off, since moto would not throttle), same records, same endpoint.
    Goal (issue 5): >= 20x.
 2. Shard-limit emulation: the same moto stream behind `ShardLimitedKinesis` (1,000 records/s and 1 MiB/s per shard,
-   entries over budget rejected with ProvisionedThroughputExceededException, as Kinesis does). The producer paced
-   to the shard must sustain >= 90 % of the limit with zero loss; an unpaced run shows what pacing saves in
-   throttled entries.
+   entries over budget rejected with ProvisionedThroughputExceededException, as Kinesis does), under both of its
+   models of the limit: `per-second` (a token bucket holding one second, lenient) and `sliding-window` (at most
+   1,000 records in any one-second window, strict). For each: the producer with its pacer, the pacer it had before
+   issue 20 (one token bucket holding a full second, no window, no adaptation: the naive pacer), and no pacing.
+   Goal (issue 20): the paced producer sustains >= 90 % of the limit with <= 0.05 throttled entries per record
+   under the strict model and ~100 % under the per-second one, with zero loss.
 
 Run: `.venv/bin/python bench/bench_producer.py [--seconds S] [--json]`.
 """
@@ -121,16 +124,42 @@ def batched(kinesis: Any, stream: str, count: int, tmp: Path, *, pace: bool, **k
     return result
 
 
+PACERS = {
+    "pacer": {},
+    "full-second bucket (before)": {"burst": 1.0, "track_window": False, "adaptive": False},
+    "not paced": None,
+}
+
+
+def emulated(kinesis: Any, model: str, label: str, count: int, tmp: Path) -> dict[str, Any]:
+    """One producer run of `count` records into a fresh stream behind a one-shard emulator of `model`."""
+    from producers.kinesis_writer import ShardPacer, SystemClock
+    from producers.shard_emulator import ShardLimitedKinesis
+
+    options = PACERS[label]
+    stream = _stream(kinesis, f"bench-{model}-{list(PACERS).index(label)}")
+    limited = ShardLimitedKinesis(kinesis, shards=1, model=model)
+    clock = SystemClock()
+    extra: dict[str, Any] = {"max_attempts": 20}
+    if options is not None:
+        extra.update(pacer=ShardPacer(1, clock, **options), clock=clock)
+    run = batched(limited, stream, count, tmp, pace=options is not None, **extra)
+    run["arrived"] = _count(kinesis, stream)
+    run["rejected_by_shard"] = limited.rejected
+    run["throttled_per_record"] = limited.rejected / count
+    run["share_of_limit"] = run.get("steady_records_per_s", run["records_per_s"]) / SHARD_LIMIT
+    return run
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="duration of the naive loop")
     parser.add_argument("--batched-count", type=int, default=30_000, help="records for the batched producer")
-    parser.add_argument("--emulated-count", type=int, default=8_000, help="records for the shard-limit runs")
+    parser.add_argument("--emulated-count", type=int, default=15_000, help="records for the shard-limit runs")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
 
     from local.moto_server import running_moto
-    from producers.shard_emulator import ShardLimitedKinesis
 
     results: dict[str, Any] = {}
     with running_moto(set_environment=False, in_process=False) as endpoint, tempfile.TemporaryDirectory() as tmp:
@@ -141,19 +170,11 @@ def main() -> int:
         fast["arrived"] = _count(kinesis, stream)
         results["speedup"] = fast["records_per_s"] / naive["records_per_s"]
 
-        stream = _stream(kinesis, "bench-paced")
-        limited = ShardLimitedKinesis(kinesis, shards=1)
-        paced = results["emulated_shard_paced"] = batched(limited, stream, args.emulated_count, Path(tmp), pace=True)
-        paced["arrived"] = _count(kinesis, stream)
-        paced["rejected_by_shard"] = limited.rejected
+        from producers.shard_emulator import MODELS
 
-        stream = _stream(kinesis, "bench-unpaced")
-        limited = ShardLimitedKinesis(kinesis, shards=1)
-        unpaced = results["emulated_shard_unpaced"] = batched(
-            limited, stream, args.emulated_count, Path(tmp), pace=False, max_attempts=20
-        )
-        unpaced["arrived"] = _count(kinesis, stream)
-        unpaced["rejected_by_shard"] = limited.rejected
+        for model in MODELS:
+            for label in PACERS:
+                results[f"emulated {model}, {label}"] = emulated(kinesis, model, label, args.emulated_count, Path(tmp))
 
     if args.json:
         print(json.dumps(results, indent=2))
@@ -164,19 +185,28 @@ def main() -> int:
         f"{fast['arrived']:,} arrived, p50 {fast['p50_ms']:.0f} ms, p99 {fast['p99_ms']:.0f} ms)"
     )
     print(f"speed-up                   {results['speedup']:9.1f}x  (goal >= 20x)")
-    for label, run in (("paced to the shard", paced), ("not paced", unpaced)):
-        steady = run.get("steady_records_per_s", run["records_per_s"])
+    print("emulated 1-shard limit (1,000 records/s): share of the limit in steady state, throttled entries/record")
+    for name, run in results.items():
+        if not name.startswith("emulated"):
+            continue
         print(
-            f"emulated 1-shard limit, {label:<19} {run['records_per_s']:7,.0f} records/s overall, "
-            f"{steady:7,.0f} steady ({steady / SHARD_LIMIT:.0%} of the limit); sent {run['sent']:,}, "
-            f"arrived {run['arrived']:,}, failed {run['failed']}, entries throttled {run['rejected_by_shard']:,}, "
-            f"retries {run['retries']:,}, ack p50 {run['p50_ms']:.0f} ms, p99 {run['p99_ms']:.0f} ms"
+            f"  {name[len('emulated '):]:<42} {run['share_of_limit']:6.1%}  {run['throttled_per_record']:5.3f} "
+            f"throttled/record  ({run['records_per_s']:,.0f} records/s overall; sent {run['sent']:,}, arrived "
+            f"{run['arrived']:,}, failed {run['failed']}, retries {run['retries']:,}, ack p50 {run['p50_ms']:.0f} ms, "
+            f"p99 {run['p99_ms']:.0f} ms)"
         )
+    strict = results["emulated sliding-window, pacer"]
+    lenient = results["emulated per-second, pacer"]
     ok = (
         results["speedup"] >= 20
-        and paced["failed"] == 0
-        and paced["arrived"] == args.emulated_count
-        and paced.get("steady_records_per_s", 0) >= 0.9 * SHARD_LIMIT
+        and all(
+            run["failed"] == 0 and run["arrived"] == args.emulated_count
+            for name, run in results.items()
+            if name.startswith("emulated") and name.endswith(", pacer")
+        )
+        and strict["share_of_limit"] >= 0.9
+        and strict["throttled_per_record"] <= 0.05
+        and lenient["share_of_limit"] >= 0.95
     )
     print("goals met" if ok else "GOALS NOT MET")
     return 0 if ok else 1

@@ -27,7 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from local.bounded import RecentLog
 from streamlake.alarms import AlarmSpec
+
+KEEP_TRANSITIONS = 1000  # alarm transitions kept in memory (the live view keeps its own 500)
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanOrEqualToThreshold": operator.ge,
@@ -68,7 +71,8 @@ class AlarmEvaluator:
         self._region = region
         self._account = account_id
         self.states: dict[str, str] = {self.alarm_name(s): "INSUFFICIENT_DATA" for s in specs}
-        self.history: list[Transition] = []
+        # Bounded: local mode runs for hours. `len(history)` counts every transition; the live view copies new ones.
+        self.history: RecentLog[Transition] = RecentLog(KEEP_TRANSITIONS)
         self._create_alarms()
 
     def alarm_name(self, spec: AlarmSpec) -> str:

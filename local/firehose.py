@@ -358,9 +358,7 @@ class FirehoseDeliverer:
             )
         return keys
 
-    def _transform_with_retries(
-        self, buffered: list[_Buffered]
-    ) -> tuple[list[dict[str, Any]] | None, str | None, int]:
+    def _transform_with_retries(self, buffered: list[_Buffered]) -> tuple[list[dict[str, Any]] | None, str | None, int]:
         """(records, None, attempts) from the first invocation that worked, or (None, last error, attempts)."""
         error_text = None
         for attempt in range(1, TRANSFORM_RETRIES + 2):

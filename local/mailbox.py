@@ -22,7 +22,12 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
+from local.bounded import RecentLog
+
 SENDER = "AWS Notifications <no-reply@sns.amazonaws.com>"
+# E-mails kept in memory for the live view and the demo's summary (`len(delivered)` still counts all of them; the
+# mbox file has every message): `python -m local up` runs for hours and must not grow with every alert.
+KEEP_DELIVERED = 1000
 FOOTER = (
     "\n\n--\nThis message was delivered by streamlake's local mode in place of an Amazon SNS e-mail "
     "subscription to {topic}.\n"
@@ -40,13 +45,21 @@ class Delivered:
 class Mailbox:
     """`deliver_pending()` moves queued notifications into the mbox file; `run(stop)` does it continuously."""
 
-    def __init__(self, *, sqs: Any, queue_url: str, path: Path, recipients: dict[str, tuple[str, ...]]) -> None:
+    def __init__(
+        self,
+        *,
+        sqs: Any,
+        queue_url: str,
+        path: Path,
+        recipients: dict[str, tuple[str, ...]],
+        keep_delivered: int = KEEP_DELIVERED,
+    ) -> None:
         self._sqs = sqs
         self._queue = queue_url
         self.path = path
         self._recipients = recipients
         self._lock = threading.Lock()
-        self.delivered: list[Delivered] = []
+        self.delivered: RecentLog[Delivered] = RecentLog(keep_delivered)
         # The mbox stays open between deliveries: opening one reads the whole file to index it, so reopening it for
         # every batch made delivery slower as the mailbox grew, until alerts queued up faster than they were written.
         self._box: mailbox.mbox | None = None

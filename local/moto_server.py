@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -318,6 +318,46 @@ def patch_moto_sqs() -> None:
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
 
 
+# CloudWatch datapoints local mode keeps: longer than any alarm's window (periods x evaluation periods). moto keeps
+# every datapoint forever and scans them all for each GetMetricStatistics, so without this `python -m local up`
+# grew by ~100 datapoints a second at a shard's rate and its alarm evaluation slowed down with it.
+METRIC_RETENTION = timedelta(hours=3)
+METRIC_PRUNE_EVERY = 20_000  # datapoints put between two prunes (a prune is one pass over the list)
+_metric_lock = threading.Lock()
+
+
+def recent_datapoints(datapoints: list[Any], cutoff: datetime) -> list[Any]:
+    """The datapoints whose timestamp is at or after `cutoff` (a naive timestamp is UTC, as moto's own are)."""
+
+    def moment(datapoint: Any) -> datetime:
+        stamp = datapoint.timestamp
+        if isinstance(stamp, str):
+            stamp = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+    return [d for d in datapoints if moment(d) >= cutoff]
+
+
+@_once
+def patch_moto_cloudwatch() -> None:
+    """PutMetricData drops datapoints older than METRIC_RETENTION every METRIC_PRUNE_EVERY datapoints. Idempotent."""
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    original = CloudWatchBackend.put_metric_data
+
+    def put_metric_data(self: CloudWatchBackend, namespace: str, metric_data: list[dict[str, Any]]) -> None:
+        # Serialised with the prune: an append to the list being replaced would be lost.
+        with _metric_lock:
+            original(self, namespace, metric_data)
+            added = getattr(self, "_streamlake_added", 0) + len(metric_data)
+            if added >= METRIC_PRUNE_EVERY:
+                self.metric_data = recent_datapoints(self.metric_data, datetime.now(UTC) - METRIC_RETENTION)
+                added = 0
+            self._streamlake_added = added
+
+    CloudWatchBackend.put_metric_data = put_metric_data
+
+
 CERTIFICATE_ATTRIBUTE = "_streamlake_signing_certificate"
 
 
@@ -426,6 +466,7 @@ class MotoServer:
         patch_moto_server()
         patch_moto_sns()
         patch_moto_sqs()
+        patch_moto_cloudwatch()
         self._port = port or free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         self.endpoint = MotoEndpoint(f"http://127.0.0.1:{self._port}")

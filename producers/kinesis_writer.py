@@ -8,9 +8,11 @@
 What it guarantees, and how:
 - Requests respect the API: at most 500 records and 5 MiB per PutRecords (partition keys included), each record at
   most 1 MiB including its partition key. A record over the limit is never sent: it goes to the failure file.
-- Pacing: two token buckets (records and bytes) refilled at 1,000 records/s and 1 MiB/s per shard, holding at most
-  one second's worth. Before each request the writer sleeps exactly until both buckets can pay for it — no polling.
-  A request is also never larger than one second of the stream's capacity, so one request cannot overrun a shard.
+- Pacing (`ShardPacer`): token buckets at 1,000 records/s and 1 MiB/s per shard holding only half a second's worth,
+  plus the writer's own record of what it sent in the last second, so no one-second window - sliding or calendar -
+  holds more than a shard takes; when Kinesis throttles anyway, the rate drops by a quarter and recovers by 5 % of
+  the limit per second (AIMD). Before each request the writer sleeps exactly until it may send — no polling. A
+  request is also never larger than one second of the stream's capacity, so one request cannot overrun a shard.
 - Partial failures: PutRecords is not atomic. Entries rejected with ProvisionedThroughputExceededException or
   InternalFailure, and whole requests that fail with a throttling/5xx/connection error, are retried — only the
   failed entries, in their original order, with exponential backoff and jitter (`backoff_delay`) — before anything
@@ -39,7 +41,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
@@ -242,28 +244,173 @@ class TokenBucket:
         self._refill(now)
         self.tokens -= amount
 
+    def set_rate(self, rate: float, capacity: float, now: float) -> None:
+        """Change the refill rate and capacity from `now` on (tokens earned so far are kept, up to `capacity`)."""
+        self._refill(now)
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = min(self.tokens, capacity)
+
+
+# Pacing defaults: see ShardPacer.
+DEFAULT_PACING_BURST = 0.5  # seconds of capacity the pacer may send at once (one 500-record request on one shard)
+DEFAULT_WINDOW_MARGIN = 0.01  # seconds added to the one-second window, for clock and network skew
+DEFAULT_THROTTLE_DECREASE = 0.75  # the share of the limit is multiplied by this on throttling...
+DEFAULT_RECOVERY_PER_SECOND = 0.05  # ...and grows back by this share of the limit per second without throttling
+DEFAULT_MIN_SHARE = 0.05
+MAX_WINDOW_MARGIN = 0.1
+
 
 class ShardPacer:
-    """Keeps writes within `shards` shards' capacity: 1,000 records/s and 1 MiB/s each."""
+    """Keeps writes within `shards` shards' capacity (1,000 records/s and 1 MiB/s each) by any per-second measure.
 
-    def __init__(self, shards: int, clock: Clock) -> None:
+    Three mechanisms, each for a different way of overrunning a shard:
+    - Two token buckets (records, bytes) at the current share of the limit, holding only `burst` seconds' worth
+      (default half a second: one full request on one shard). They spread requests evenly. A bucket holding a full
+      second would let a sender put up to twice the limit into one second: a second's burst, then a second's refill.
+    - The pacer's own record of what it sent in the last `1 + window_margin` seconds. Before a request it waits
+      until the request fits into that window's budget, so no one-second window, sliding or calendar, ever holds
+      more than the limit: this is what holds under a strict sliding-window shard.
+    - AIMD adaptation. `throttled()` (the writer calls it when Kinesis refuses entries as over the limit) multiplies
+      the share of the limit by `decrease` at most once per window; every second without throttling adds back
+      `recovery_per_second` of the limit, up to 100 %. Another producer on the same shard, or a limit measured
+      differently from what we assume, then costs a few throttled entries once instead of on every request.
+
+    Before each request the pacer computes how long until all of them allow it and sleeps exactly that long.
+    `waited` is the total time slept; `share` the current share of the limit (1.0 = the full limit).
+    """
+
+    def __init__(
+        self,
+        shards: int,
+        clock: Clock,
+        *,
+        burst: float = DEFAULT_PACING_BURST,
+        window_margin: float = DEFAULT_WINDOW_MARGIN,
+        adaptive: bool = True,
+        decrease: float = DEFAULT_THROTTLE_DECREASE,
+        recovery_per_second: float = DEFAULT_RECOVERY_PER_SECOND,
+        min_share: float = DEFAULT_MIN_SHARE,
+        track_window: bool = True,
+    ) -> None:
+        if burst <= 0:
+            raise ValueError(f"burst must be positive, got {burst}")
+        if window_margin < 0:
+            raise ValueError(f"window_margin must not be negative, got {window_margin}")
+        if not 0 < decrease < 1 or not 0 < min_share <= 1 or recovery_per_second < 0:
+            raise ValueError("need 0 < decrease < 1, 0 < min_share <= 1 and recovery_per_second >= 0")
         now = clock.now()
         self.clock = clock
-        self.records = TokenBucket(shards * SHARD_RECORDS_PER_SECOND, shards * SHARD_RECORDS_PER_SECOND, now)
-        self.bytes = TokenBucket(shards * SHARD_BYTES_PER_SECOND, shards * SHARD_BYTES_PER_SECOND, now)
+        self.max_records = float(shards * SHARD_RECORDS_PER_SECOND)
+        self.max_bytes = float(shards * SHARD_BYTES_PER_SECOND)
+        self.burst = burst
+        self.window = 1.0 + window_margin
+        self.adaptive = adaptive
+        self.decrease = decrease
+        self.recovery_per_second = recovery_per_second
+        self.min_share = min_share
+        self.track_window = track_window
+        self.share = 1.0
+        # The buckets refill at the limit spread over the window, so in steady state they, not the window, set
+        # the pace: requests go out evenly instead of in a burst each time the window empties.
+        self.records = TokenBucket(self.max_records / self.window, self.max_records * burst, now)
+        self.bytes = TokenBucket(self.max_bytes / self.window, self.max_bytes * burst, now)
         self.waited = 0.0
+        self.decreases = 0
+        self._sent: deque[tuple[float, int, int]] = deque()
+        self._sent_records = 0
+        self._sent_bytes = 0
+        self._last_decrease = float("-inf")
+        self._updated = now
 
     def acquire(self, records: int, size: int) -> None:
         """Block until the stream can take `records` records of `size` bytes in total, then spend them."""
         now = self.clock.now()
-        delay = max(self.records.delay(records, now), self.bytes.delay(size, now))
+        self._recover(now)
+        delay = max(
+            self.records.delay(records, now), self.bytes.delay(size, now), self._window_delay(records, size, now)
+        )
         if delay > 0:
             # The wait is computed exactly, so one sleep is enough; re-checking would only chase float rounding.
             self.waited += delay
             self.clock.sleep(delay)
-            now = self.clock.now()
+            now = max(self.clock.now(), now + delay)
         self.records.take(records, now)
         self.bytes.take(size, now)
+        if self.track_window:
+            self._sent.append((now, records, size))
+            self._sent_records += records
+            self._sent_bytes += size
+
+    def request_records(self) -> int:
+        """Largest request worth sending now: one burst at the current share (smaller requests keep a lowered rate
+        smooth instead of one request per window)."""
+        return max(1, int(self.max_records * self.share * self.burst))
+
+    def throttled(self, entries: int = 1, size: int = 0) -> None:
+        """Kinesis refused `entries` entries (`size` bytes) of the last request as over the limit.
+
+        Refused entries did not use the shard's capacity, so they leave the window. The share of the limit drops by
+        `decrease` and the window widens (twice the margin, at most `MAX_WINDOW_MARGIN`): a throttle under our own
+        window means the shard's clock and ours disagree by more than the margin (network latency varies). Both at
+        most once per window: throttles within a window of the last decrease answer requests sent before it.
+        """
+        if entries <= 0:
+            return
+        if self.track_window and self._sent:
+            sent_at, records, data = self._sent[-1]
+            refund_records, refund_bytes = min(entries, records), min(size, data)
+            self._sent[-1] = (sent_at, records - refund_records, data - refund_bytes)
+            self._sent_records -= refund_records
+            self._sent_bytes -= refund_bytes
+        if not self.adaptive:
+            return
+        now = self.clock.now()
+        self._recover(now)
+        if now - self._last_decrease < self.window:
+            return
+        self._last_decrease = now
+        self.decreases += 1
+        # The margin only grows (a margin of MAX_WINDOW_MARGIN costs at most 9 % of the limit); one set above the
+        # maximum by the caller is kept.
+        margin = self.window - 1.0
+        self.window = 1.0 + max(margin, min(MAX_WINDOW_MARGIN, max(2 * margin, DEFAULT_WINDOW_MARGIN)))
+        self._set_share(max(self.min_share, self.share * self.decrease), now)
+
+    def _recover(self, now: float) -> None:
+        # Additive increase, starting one window after the last decrease (earlier answers predate it).
+        since = max(self._updated, self._last_decrease + self.window)
+        self._updated = max(self._updated, now)
+        if self.share < 1.0 and now > since:
+            self._set_share(min(1.0, self.share + self.recovery_per_second * (now - since)), now)
+
+    def _set_share(self, share: float, now: float) -> None:
+        self.share = share
+        for bucket, limit in ((self.records, self.max_records), (self.bytes, self.max_bytes)):
+            bucket.set_rate(limit * share / self.window, limit * share * self.burst, now)
+
+    def _window_delay(self, records: int, size: int, now: float) -> float:
+        """Seconds until `records`/`size` fit into what the window still allows (0 when they fit now)."""
+        if not self.track_window:
+            return 0.0
+        sent = self._sent
+        while sent and sent[0][0] <= now - self.window:
+            _, old_records, old_bytes = sent.popleft()
+            self._sent_records -= old_records
+            self._sent_bytes -= old_bytes
+        over_records = self._sent_records + records - self.max_records * self.share
+        over_bytes = self._sent_bytes + size - self.max_bytes * self.share
+        if over_records <= 0 and over_bytes <= 0:
+            return 0.0
+        # Wait for the oldest sends to leave the window until enough has left; a request larger than the whole
+        # budget (possible at a low share) waits for an empty window.
+        freed_records = freed_bytes = 0
+        for sent_at, old_records, old_bytes in sent:
+            freed_records += old_records
+            freed_bytes += old_bytes
+            if freed_records >= over_records and freed_bytes >= over_bytes:
+                return max(0.0, sent_at + self.window - now)
+        return max(0.0, sent[-1][0] + self.window - now) if sent else 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -413,8 +560,9 @@ class KinesisWriter:
 
     `client` is a boto3 Kinesis client (or anything with its `put_records`); `stream` a stream name or ARN;
     `shards` the stream's open shard count (for pacing); `pace=False` turns shard pacing off (for targets that
-    enforce no limits, like moto). `on_ack` is called with each `Ack`, in sending order; `on_failure` with each
-    `Failure` (they are also written to `failure_path`).
+    enforce no limits, like moto); `pacer` replaces the default `ShardPacer(shards, clock)` (e.g. to tune it).
+    `on_ack` is called with each `Ack`, in sending order; `on_failure` with each `Failure` (they are also written to
+    `failure_path`).
     """
 
     def __init__(
@@ -433,6 +581,7 @@ class KinesisWriter:
         linger: float = DEFAULT_LINGER,
         strict_order: bool = False,
         limits: BatchLimits | None = None,
+        pacer: ShardPacer | None = None,
         on_ack: Callable[[Ack], None] | None = None,
         on_failure: Callable[[Failure], None] | None = None,
     ) -> None:
@@ -446,7 +595,7 @@ class KinesisWriter:
         self.clock: Clock = clock or SystemClock()
         self.rng = rng or random.Random()
         self.limits = limits or (BatchLimits.for_shards(shards) if pace else BatchLimits())
-        self.pacer = ShardPacer(shards, self.clock) if pace else None
+        self.pacer = (pacer or ShardPacer(shards, self.clock)) if pace else None
         self.max_attempts = max_attempts
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
@@ -526,12 +675,20 @@ class KinesisWriter:
 
     # -- sending ------------------------------------------------------------------------------------------------
 
+    def _request_limits(self) -> BatchLimits:
+        # A pacer slowed down by throttling wants smaller requests, so they still go out evenly.
+        if self.pacer is not None and self.pacer.request_records() < self.limits.max_records:
+            return replace(self.limits, max_records=self.pacer.request_records())
+        return self.limits
+
     def _full(self) -> bool:
-        return len(self._buffer) >= self.limits.max_records or self._buffered_bytes >= self.limits.max_bytes
+        limits = self._request_limits()
+        return len(self._buffer) >= limits.max_records or self._buffered_bytes >= limits.max_bytes
 
     def _send_next(self) -> None:
+        limits = self._request_limits()
         batch, rest = take_batch(
-            list(self._buffer), self.limits, lambda e: e.size, lambda e: e.partition_key, self.strict_order
+            list(self._buffer), limits, lambda e: e.size, lambda e: e.partition_key, self.strict_order
         )
         self._buffer = deque(rest)
         self._buffered_bytes -= sum(e.size for e in batch)
@@ -591,8 +748,10 @@ class KinesisWriter:
         except ClientError as exc:
             code, message = _error_of(exc)
             if code in RETRYABLE_REQUEST_ERRORS:
-                if "Throughput" in code or "Throttl" in code:
+                if "Throughput" in code or "Throttl" in code or code == "LimitExceededException":
                     self.stats.throttled += len(pending)
+                    if self.pacer is not None:
+                        self.pacer.throttled(len(pending), sum(e.size for e in pending))
                 return code, message, pending, False
             raise KinesisWriteError(explain_client_error(code, message, self.stream), code) from None
         except Exception as exc:
@@ -606,17 +765,24 @@ class KinesisWriter:
         results = response.get("Records", [])
         if len(results) != len(pending):
             raise KinesisWriteError(f"PutRecords answered {len(results)} results for {len(pending)} records")
+        throttled = throttled_bytes = 0
         for entry, result in zip(pending, results, strict=True):
             error_code = result.get("ErrorCode")
             if not error_code:
                 self._ack(entry, result, now)
             elif error_code in RETRYABLE_ENTRY_ERRORS:
                 if error_code == "ProvisionedThroughputExceededException":
-                    self.stats.throttled += 1
+                    throttled += 1
+                    throttled_bytes += entry.size
                 code, message = error_code, result.get("ErrorMessage")
                 retry.append(entry)
             else:
                 self._fail([entry], "rejected by Kinesis", error_code, result.get("ErrorMessage"))
+        if throttled:
+            self.stats.throttled += throttled
+            if self.pacer is not None:
+                # Retrying alone would keep knocking at the same limit: slow down the sending rate as well.
+                self.pacer.throttled(throttled, throttled_bytes)
         return code, message, retry, False
 
     def _ack(self, entry: Entry, result: dict[str, Any], now: float) -> None:

@@ -54,6 +54,7 @@ from producers.kinesis_writer import (  # noqa: E402
     KinesisWriteError,
     KinesisWriter,
     ProducerError,
+    ShardPacer,
     SystemClock,
     default_failure_path,
     explain_client_error,
@@ -229,6 +230,7 @@ def produce(
     records: list[tuple[bytes, str, str | None]] | None = None,
     client: Any = None,
     clock: Clock | None = None,
+    pacer: ShardPacer | None = None,
     stop: threading.Event | None = None,
     on_sent: Callable[[SentRecord], None] | None = None,
     progress: Progress | None = None,
@@ -238,7 +240,8 @@ def produce(
     `continuous=True` runs until `stop` is set (or `count`, if given, is reached) at `rate` records/s (default 1).
     `rate=None` without `continuous` sends as fast as the shards allow. `spikes`/`error_bursts` force that many
     temperature spikes / ERROR bursts at the start. `records` sends those (data, key, event_id) instead of generated
-    ones (used to resend a failure file). `client`/`clock` are injectable for tests. Raises ProducerError when it
+    ones (used to resend a failure file). `client`/`clock` are injectable for tests; `pacer` replaces the writer's
+    default `ShardPacer` (benchmarks compare pacers with it; it must use the same `clock`). Raises ProducerError when it
     cannot start (see module docstring).
     """
     if family not in KINESIS_FAMILIES:
@@ -299,6 +302,7 @@ def produce(
         clock=clock,
         linger=linger,
         strict_order=strict_order,
+        pacer=pacer,
         failure_path=failure_path or default_failure_path(),
         on_ack=acknowledged,
         **({"max_attempts": max_attempts} if max_attempts is not None else {}),

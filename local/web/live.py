@@ -180,8 +180,8 @@ class LiveView:
         source, copied = self._alarm_source
         if source != id(evaluator):  # the runners were restarted: a new evaluator with its own history
             copied = 0
-        history = evaluator.history
-        for transition in list(history[copied:]):
+        fresh, position = evaluator.history.since(copied)
+        for transition in fresh:
             self.history.appendleft(
                 {
                     "alarm": transition.alarm_name,
@@ -191,7 +191,7 @@ class LiveView:
                     "seen_at": _iso(now),
                 }
             )
-        self._alarm_source = (id(evaluator), len(history))
+        self._alarm_source = (id(evaluator), position)
 
     def _copy_mail(self, now: float) -> None:
         mailbox = self.stack.mailbox
@@ -200,9 +200,8 @@ class LiveView:
         source, copied = self._mail_source
         if source != id(mailbox):
             copied = 0
-        delivered = mailbox.delivered
         alerts_topic = self.stack.resources.alerts_topic_arn
-        fresh = list(delivered[copied:])
+        fresh, position = mailbox.delivered.since(copied)
         with self._lock:
             for message in fresh:
                 self._mail_ids += 1
@@ -210,7 +209,7 @@ class LiveView:
                 self.mail.appendleft(
                     Mail(self._mail_ids, now, kind, message.topic_arn, message.recipient, message.subject, message.body)
                 )
-        self._mail_source = (id(mailbox), copied + len(fresh))
+        self._mail_source = (id(mailbox), position)
 
     def alarms(self) -> list[dict[str, Any]]:
         evaluator = self.stack.alarms

@@ -107,8 +107,9 @@ def test_pacer_sustains_the_shard_rate():
     pacer = ShardPacer(1, clock)
     for _ in range(100):
         pacer.acquire(500, 1000)
-    # 50,000 records at 1,000/s after a first second of burst.
-    assert clock.now() - 1000.0 == pytest.approx(49.0)
+    # One 500-record request at once (half a second of burst, not a full second), then one every 0.505 s: the
+    # limit spread over the pacer's 1.01 s window (1 s plus its 10 ms margin). 99 gaps of 0.505 s.
+    assert clock.now() - 1000.0 == pytest.approx(49.995)
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped():
