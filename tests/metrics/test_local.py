@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -66,12 +67,64 @@ def run(tmp_path_factory):
                 bad_status = 200
             except urllib.error.HTTPError as error:
                 bad_status = error.code
+        # A lost checkpoint: the runners restart and the window-metrics function reads the whole shard again.
+        shard_id = next(iter(windows_shards(stack)))
+        last = stack.checkpoint("metrics", shard_id)
+        stack.stop_runners()
+        (stack.run_dir / "metrics-checkpoints.json").unlink()
+        stack.start_runners()
+        wait(lambda: stack.checkpoint("metrics", shard_id) == last, 120, "the replay to reach the last record")
+        replayed = {start: stack.window_store().window_entities(start) for start in windows}
+        objects_after = {
+            key: stack.clients["s3"].get_object(Bucket=stack.resources.lake_bucket, Key=key)["Body"].read()
+            for key in stack.lake_objects("metrics/window_metrics/")
+        }
+        closed_metric = windows_closed_sum(stack)
         errors = list(stack.errors)
-    yield readings, base_ms, windows, objects, errors, api, bad_status
+    yield {
+        "readings": readings,
+        "base_ms": base_ms,
+        "windows": windows,
+        "objects": objects,
+        "errors": errors,
+        "api": api,
+        "bad_status": bad_status,
+        "replayed": replayed,
+        "objects_after": objects_after,
+        "closed_metric": closed_metric,
+    }
+
+
+def windows_shards(stack: LocalStack) -> list[str]:
+    kinesis = stack.clients["kinesis"]
+    return [s["ShardId"] for s in kinesis.list_shards(StreamName=stack.resources.stream_name)["Shards"]]
+
+
+def wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def windows_closed_sum(stack: LocalStack) -> float:
+    """The WindowsClosed EMF metric as CloudWatch has it: how many times a window was emitted."""
+    now = datetime.now(UTC)
+    stats = stack.clients["cloudwatch"].get_metric_statistics(
+        Namespace="Streamlake",
+        MetricName="WindowsClosed",
+        Dimensions=[{"Name": "service", "Value": "window-metrics"}],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Sum"],
+    )
+    return sum(point["Sum"] for point in stats["Datapoints"])
 
 
 def test_every_window_holds_what_the_readings_say(run):
-    readings, base_ms, windows, _, errors, _, _ = run
+    readings, base_ms, windows, errors = run["readings"], run["base_ms"], run["windows"], run["errors"]
     assert errors == []
     expected: dict[tuple[int, str], list[float]] = defaultdict(list)
     for i, reading in enumerate(readings):
@@ -88,7 +141,7 @@ def test_every_window_holds_what_the_readings_say(run):
 
 
 def test_windows_the_watermark_passed_are_in_the_lake(run):
-    _, base_ms, _, objects, _, _, _ = run
+    base_ms, objects = run["base_ms"], run["objects"]
     # Last event time base+119 s, lateness 10 s: the watermark is base+109 s, past the ends of the first three.
     starts = sorted(int(key.rsplit("window-", 1)[1].split(".")[0]) for key in objects)
     assert starts == [base_ms, base_ms + WINDOW_MS, base_ms + 2 * WINDOW_MS]
@@ -98,7 +151,7 @@ def test_windows_the_watermark_passed_are_in_the_lake(run):
 
 
 def test_api_windows_lists_the_newest_windows_of_a_family(run):
-    _, base_ms, _, _, _, api, bad_status = run
+    base_ms, api, bad_status = run["base_ms"], run["api"], run["bad_status"]
     # GIVEN four windows of readings, the last one still open
     starts = [(w["start_ms"], w["closed"]) for w in api["windows"]]
     assert starts == [(base_ms + 3 * WINDOW_MS, False), (base_ms + 2 * WINDOW_MS, True), (base_ms + WINDOW_MS, True)]
@@ -109,3 +162,17 @@ def test_api_windows_lists_the_newest_windows_of_a_family(run):
     # readings 60..89 whose index is not a multiple of 3 are in the lab: 20 of them
     assert lab["count"] == 20 and lab["window_start"].endswith("Z")
     assert bad_status == 400
+
+
+def test_a_replay_from_a_lost_checkpoint_counts_nothing_twice_and_emits_each_window_once(run):
+    # GIVEN the shard read to its end, then read again from its first record after a restart
+    # THEN every window holds what it held, the lake objects are unchanged, and three windows were emitted in all
+    assert run["errors"] == []
+    flatten = lambda windows: {  # noqa: E731
+        (start, key.dimension, key.entity): agg.to_dict()
+        for start, ents in windows.items()
+        for key, agg in ents.items()
+    }
+    assert flatten(run["replayed"]) == flatten(run["windows"])
+    assert run["objects_after"] == run["objects"]
+    assert run["closed_metric"] == 3
