@@ -59,11 +59,13 @@ def test_lab_average_temperature_per_sensor(sample_lake):
     assert got == {s: pytest.approx(statistics.fmean(v)) for s, v in by_sensor.items()}
 
 
-def test_lab_readings_above_30c(sample_lake):
+def test_lab_readings_above_30c_newest_first(sample_lake):
     result = run_local("lab_readings_above_30c", {}, sample_lake.lake_dir)
-    expected = {e.record["event_id"] for e in sample_lake.family("sensor") if e.record["temperature"] > 30}
-    assert expected, "the sample lake has spikes above 30 °C"
-    assert {r["event_id"] for r in _rows(result)} == expected
+    hot = [e.record for e in sample_lake.family("sensor") if e.record["temperature"] > 30]
+    assert hot, "the sample lake has spikes above 30 °C"
+    expected = sorted(((r["sensor_id"], r["temperature"], r["timestamp"]) for r in hot), key=lambda r: r[2])[::-1]
+    assert result.columns == ["sensor_id", "temperature", "timestamp"]
+    assert result.rows == expected
 
 
 def test_sensor_hourly_stats(sample_lake):
