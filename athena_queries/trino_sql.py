@@ -735,6 +735,37 @@ def _cardinality(statement: exp.Expression) -> None:
         node.replace(_anon("cardinality" if _is_map(value, statement) else "len", value.copy()))
 
 
+# EXTRACT fields whose DuckDB namesakes count differently (DuckDB's DOW is 0 for Sunday; Trino's is ISO, 7).
+_EXTRACT_FIELDS = {"dow": "isodow", "day_of_week": "isodow", "yow": "isoyear", "year_of_week": "isoyear",
+                   "doy": "doy", "day_of_year": "doy", "day_of_month": "day"}  # fmt: skip
+
+
+def _extract_fields(statement: exp.Expression) -> None:
+    for node in statement.find_all(exp.Extract):
+        part = node.this.name.lower() if isinstance(node.this, exp.Var | exp.Identifier | exp.Column) else ""
+        if part in _EXTRACT_FIELDS:
+            node.set("this", exp.var(_EXTRACT_FIELDS[part].upper()))
+        elif part in ("timezone_hour", "timezone_minute"):
+            raise UnsupportedConstructError(f"EXTRACT({part.upper()} ...): locally every timestamp is UTC")
+
+
+def _numeric_results(statement: exp.Expression) -> None:
+    """sign() of a double is a double in Trino (DuckDB: an integer); array_position() is 0 when absent (not NULL)."""
+    for node in list(statement.find_all(exp.Func)):
+        name = function_name(node)
+        if name == "sign":
+            operand = node.this
+            if operand.type is not None and operand.type.is_type(exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
+                node.replace(_cast(node.copy(), "double"))
+        elif name == "array_position":
+            args = [node.this, *node.expressions] if node.this is not None else list(node.expressions)
+            if node.args.get("expression") is not None:
+                args = [node.this, node.expression]
+            array, element = args[0], args[1]
+            position = _anon("coalesce", _anon("list_position", array.copy(), element.copy()), exp.Literal.number(0))
+            node.replace(exp.If(this=exp.Is(this=array.copy(), expression=exp.Null()), true=exp.Null(), false=position))
+
+
 def _date_arithmetic(statement: exp.Expression) -> None:
     """DATE +/- INTERVAL of days, months or years stays a DATE in Trino (DuckDB gives a TIMESTAMP)."""
     for node in list(statement.find_all(exp.Add, exp.Sub)):
@@ -788,6 +819,8 @@ def translate(
     _date_arithmetic(statement)
     _array_operators(statement)
     _cardinality(statement)
+    _extract_fields(statement)
+    _numeric_results(statement)
     _round_integer_casts(statement)
     _unnest_maps(statement)
     for node in reversed(list(statement.walk())):
