@@ -622,6 +622,23 @@ def _rewrite_call(node: exp.Anonymous) -> exp.Expression:
     raise AssertionError(name)  # every _REWRITTEN name is handled above
 
 
+def _type_columns(statement: exp.Expression, schema: dict[str, dict[str, str]]) -> None:
+    """Give unqualified lake columns their Glue type (sqlglot types only qualified ones from the schema).
+
+    Every lake table types a column name the same way (they share the all_events schema), so the name is enough;
+    a CTE or subquery column of the same name keeps whatever sqlglot inferred for it.
+    """
+    types: dict[str, str] = {}
+    for columns in schema.values():
+        types.update({name.lower(): kind for name, kind in columns.items()})
+    derived = {a.alias.lower() for a in statement.find_all(exp.Alias)}
+    for column in statement.find_all(exp.Column):
+        name = column.name.lower()
+        unknown = column.type is None or column.type.is_type(exp.DataType.Type.UNKNOWN)
+        if unknown and name in types and name not in derived:
+            column.type = exp.DataType.build(types[name])
+
+
 def _round_integer_casts(statement: exp.Expression) -> None:
     """CAST(double AS bigint/integer/...) rounds half away from zero in Trino, half to even in DuckDB."""
     for cast in list(statement.find_all(exp.Cast, exp.TryCast)):
@@ -629,6 +646,8 @@ def _round_integer_casts(statement: exp.Expression) -> None:
             continue
         operand = cast.this
         kind = operand.type
+        if isinstance(operand, exp.Paren):
+            kind = operand.this.type
         if kind is None or kind.is_type(exp.DataType.Type.UNKNOWN, exp.DataType.Type.NULL):
             # Type not known before running: DECIMAL rounds half away from zero in DuckDB, like Trino for doubles.
             operand.replace(_cast(operand.copy(), "decimal(38, 17)"))
@@ -815,6 +834,7 @@ def translate(
     hidden = _hidden_columns(statement)
     _timestamp_literals(statement)
     annotate_types(statement, schema=schema, dialect=AthenaTrino)
+    _type_columns(statement, schema)
     _integer_division(statement)
     _date_arithmetic(statement)
     _array_operators(statement)
