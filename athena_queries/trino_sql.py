@@ -336,7 +336,7 @@ def _use_hidden_views(statement: exp.Expression, lake_tables: set[str]) -> None:
         for projection in select.expressions:
             if isinstance(projection, exp.Star):
                 if len(aliases) == 1 and _source_count(select) == 1:
-                    projection.set("except", [c.copy() for c in excluded])
+                    projection.set("except_", [c.copy() for c in excluded])
                 else:
                     raise UnsupportedConstructError(
                         'SELECT * over a join that reads "$path" (or another hidden column): name the columns'
@@ -346,7 +346,7 @@ def _use_hidden_views(statement: exp.Expression, lake_tables: set[str]) -> None:
                 and isinstance(projection.this, exp.Star)
                 and projection.table.lower() in aliases
             ):
-                projection.this.set("except", [c.copy() for c in excluded])
+                projection.this.set("except_", [c.copy() for c in excluded])
 
 
 def _source_count(select: exp.Select) -> int:
