@@ -22,6 +22,7 @@ import json
 import math
 import re
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -122,6 +123,31 @@ def split_part(string: str | None, delimiter: str | None, index: int | None) -> 
         raise TrinoFunctionError(f"Index must be greater than zero, got {index}")
     fields = list(string) if delimiter == "" else string.split(delimiter)
     return fields[index - 1] if index <= len(fields) else None
+
+
+def double_to_varchar(value: float | None) -> str | None:
+    """CAST(double AS varchar) as Trino prints it: Java's Double.toString (1.0E7, 21.5, 1.0E-4, NaN, Infinity)."""
+    if value is None:
+        return None
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    sign = "-" if value < 0 else ""
+    # repr() is the shortest decimal that reads back as the same double, as Java's Double.toString (JDK 19+).
+    digits_tuple = Decimal(repr(abs(value))).normalize().as_tuple()
+    digits = "".join(map(str, digits_tuple.digits))
+    exponent = len(digits) + int(digits_tuple.exponent) - 1  # scientific exponent of the first digit
+    if 1e-3 <= abs(value) < 1e7:
+        if exponent >= 0:
+            whole = digits[: exponent + 1].ljust(exponent + 1, "0")
+            fraction = digits[exponent + 1 :] or "0"
+        else:
+            whole, fraction = "0", "0" * (-exponent - 1) + digits
+        return f"{sign}{whole}.{fraction}"
+    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent}"
 
 
 # -- JSON -------------------------------------------------------------------------------------------------------
@@ -368,6 +394,7 @@ UDFS: dict[str, tuple[Any, list[str], str]] = {
     "regexp_extract_all": (regexp_extract_all, ["VARCHAR", "VARCHAR", "BIGINT"], "VARCHAR[]"),
     "regexp_count": (regexp_count, ["VARCHAR", "VARCHAR"], "BIGINT"),
     "regexp_replace": (regexp_replace, ["VARCHAR", "VARCHAR", "VARCHAR"], "VARCHAR"),
+    "double_to_varchar": (double_to_varchar, ["DOUBLE"], "VARCHAR"),
     "split_part": (split_part, ["VARCHAR", "VARCHAR", "BIGINT"], "VARCHAR"),
     "json_extract": (json_extract, ["VARCHAR", "VARCHAR"], "VARCHAR"),
     "json_extract_scalar": (json_extract_scalar, ["VARCHAR", "VARCHAR"], "VARCHAR"),

@@ -655,6 +655,16 @@ def _round_integer_casts(statement: exp.Expression) -> None:
             operand.replace(_anon("round", operand.copy()))
 
 
+def _double_to_text_casts(statement: exp.Expression) -> None:
+    """CAST(double AS varchar) prints Java's Double.toString in Trino (1.0E7); DuckDB prints 10000000.0."""
+    for cast in list(statement.find_all(exp.Cast, exp.TryCast)):
+        operand = cast.this
+        if not cast.to.is_type(*exp.DataType.TEXT_TYPES) or operand.type is None:
+            continue
+        if operand.type.is_type(exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
+            cast.replace(_anon("sl_double_to_varchar", operand.copy()))
+
+
 def _unnest_maps(statement: exp.Expression) -> None:
     """UNNEST(map) AS t(k, v) -> a lateral subquery unnesting map_keys and map_values side by side."""
     for unnest in list(statement.find_all(exp.Unnest)):
@@ -842,6 +852,7 @@ def translate(
     _extract_fields(statement)
     _numeric_results(statement)
     _round_integer_casts(statement)
+    _double_to_text_casts(statement)
     _unnest_maps(statement)
     for node in reversed(list(statement.walk())):
         if isinstance(node, exp.Anonymous) and function_name(node) in _REWRITTEN:

@@ -167,6 +167,14 @@ VECTORS: list[Vector] = [
     V("cast", "CAST('42' AS BIGINT)", 42, CONV),
     V("cast", "CAST(1.5 AS INTEGER)", 2, CONV),
     V("cast", "CAST(NULL AS BIGINT)", None, EDGE),
+    # CAST(double AS varchar) is Java's Double.toString in Trino: scientific outside [1e-3, 1e7).
+    V("cast", "CAST(21.5E0 AS VARCHAR)", "21.5", CONV),
+    V("cast", "CAST(100.0E0 AS VARCHAR)", "100.0", CONV),
+    V("cast", "CAST(1.0E7 AS VARCHAR)", "1.0E7", CONV),
+    V("cast", "CAST(12345678.9E0 AS VARCHAR)", "1.23456789E7", CONV),
+    V("cast", "CAST(0.0001E0 AS VARCHAR)", "1.0E-4", CONV),
+    V("cast", "CAST(-0.5E0 AS VARCHAR)", "-0.5", CONV),
+    V("cast", "CAST(x AS VARCHAR) FROM (VALUES 2.5E0) AS t(x) ORDER BY x", ["2.5"], CONV),
     V("try_cast", "try_cast('x' AS integer)", None, CONV),
     V("try_cast", "try_cast('12' AS integer)", 12, CONV),
     # -- math.md --------------------------------------------------------------------------------------------------
