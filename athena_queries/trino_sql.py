@@ -819,10 +819,16 @@ def _name_outputs(statement: exp.Expression) -> None:
 
 
 def _integer_division(statement: exp.Expression) -> None:
+    """Integer / integer truncates toward zero in Trino, and dividing an integer by zero fails the query there
+    ("Division by zero"), where DuckDB would give NULL; % by zero likewise."""
     for division in list(statement.find_all(exp.Div)):
         left, right = division.this, division.expression
         if _is_integer(left) and _is_integer(right):
-            division.replace(exp.IntDiv(this=left.copy(), expression=right.copy()))
+            division.replace(_anon("sl_int_div", left.copy(), right.copy()))
+    for modulo in list(statement.find_all(exp.Mod)):
+        left, right = modulo.this, modulo.expression
+        if _is_integer(left) and _is_integer(right):
+            modulo.replace(_anon("sl_int_mod", left.copy(), right.copy()))
 
 
 def _is_integer(node: exp.Expression) -> bool:
@@ -870,6 +876,8 @@ def translate(
 
 # DuckDB macros the translation calls (created on every connection).
 MACROS: tuple[str, ...] = (
+    "CREATE OR REPLACE MACRO sl_int_div(a, b) AS CASE WHEN b = 0 THEN error('Division by zero') ELSE a // b END",
+    "CREATE OR REPLACE MACRO sl_int_mod(a, b) AS CASE WHEN b = 0 THEN error('Division by zero') ELSE a % b END",
     "CREATE OR REPLACE MACRO sl_to_iso8601(x) AS CASE "
     "WHEN typeof(x) = 'DATE' THEN strftime(x, '%Y-%m-%d') "
     "WHEN typeof(x) = 'TIMESTAMP WITH TIME ZONE' THEN strftime(x, '%Y-%m-%dT%H:%M:%S.%gZ') "

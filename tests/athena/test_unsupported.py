@@ -102,3 +102,10 @@ def test_database_qualified_tables_run_when_the_database_is_known(sample_lake):
 def test_a_missing_lake_directory_is_a_clear_error(tmp_path):
     with pytest.raises(LocalQueryError, match="does not exist"):
         local.run("SELECT 1", tmp_path / "nope")
+
+
+def test_integer_division_by_zero_fails_as_on_athena(sample_lake):
+    # Trino fails the query ("Division by zero"); DuckDB alone would answer NULL.
+    for sql in ("SELECT count(*) / 0 FROM sensor_data", "SELECT count(*) % 0 FROM sensor_data"):
+        with pytest.raises(LocalQueryError, match="Division by zero"):
+            local.run(sql, sample_lake.lake_dir)
