@@ -481,6 +481,12 @@ def test_docs_list_the_functions_refused_with_a_reason():
     assert {f"{name}()" for name in REFUSED_FUNCTIONS} <= set(documented)
 
 
+def test_readme_quotes_the_function_and_vector_counts():
+    readme = (DOCS.parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"{len(SUPPORTED_FUNCTIONS)} functions checked against {len(VECTORS)} test vectors" in readme
+    assert f"{len(SUPPORTED_FUNCTIONS)} functions pass {len(VECTORS)} test vectors" in readme
+
+
 def function_table() -> str:
     """The docs/athena.md table: each supported function, the vectors it passes, how it runs locally."""
     import tempfile
