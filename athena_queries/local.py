@@ -24,7 +24,12 @@ from sqlglot import exp
 
 from athena_queries import trino_sql
 from athena_queries.trino_functions import UDFS
-from athena_queries.trino_sql import REFUSED_FUNCTIONS, LocalQueryError, UnsupportedConstructError
+from athena_queries.trino_sql import (
+    REFUSED_AT_RUN_TIME,
+    REFUSED_FUNCTIONS,
+    LocalQueryError,
+    UnsupportedConstructError,
+)
 from lambdas.schemas import FAMILIES, FAMILY_TABLES
 from streamlake import lake
 
@@ -238,7 +243,12 @@ def execute(con: duckdb.DuckDBPyConnection, duckdb_sql: str, data_root: Path) ->
     try:
         rows = con.execute(wrapped).fetchall()
     except duckdb.Error as error:
-        raise LocalQueryError(f"DuckDB failed running the query: {_first_line(error)}") from None
+        message = _first_line(error)
+        refused = message.find(REFUSED_AT_RUN_TIME)
+        if refused >= 0:
+            # A macro met a value it cannot print as Trino would (CAST(timestamp AS varchar)): a refusal.
+            raise UnsupportedConstructError(message[message.rfind(":", 0, refused) + 1 :].strip()) from None
+        raise LocalQueryError(f"DuckDB failed running the query: {message}") from None
     elapsed = time.perf_counter() - started
     scanned, files = _bytes_read(con, data_root)
     con.execute("CALL disable_logging()")

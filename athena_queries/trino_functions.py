@@ -115,6 +115,50 @@ def regexp_replace(string: str | None, pattern: str | None, replacement: str | N
 # -- strings ----------------------------------------------------------------------------------------------------
 
 
+# Java's Character.isWhitespace, which Trino's trim uses: Unicode space separators except the non-breaking ones,
+# line and paragraph separators, and the ASCII controls \t \n \v \f \r and \x1c-\x1f. DuckDB trims spaces only.
+_JAVA_WHITESPACE = frozenset(
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a"
+    "\u2028\u2029\u205f\u3000"
+)
+
+
+def trim(string: str | None, side: str | None) -> str | None:
+    """Whitespace (Java's definition) removed from `side`: 'both', 'leading' or 'trailing'."""
+    if string is None or side is None:
+        return None
+    start, end = 0, len(string)
+    if side in ("both", "leading"):
+        while start < end and string[start] in _JAVA_WHITESPACE:
+            start += 1
+    if side in ("both", "trailing"):
+        while end > start and string[end - 1] in _JAVA_WHITESPACE:
+            end -= 1
+    return string[start:end]
+
+
+def _substr(string: str, start: int, length: int | None) -> str:
+    # Trino: start 0, a length <= 0 or an empty string give ''; a negative start counts from the end, and one
+    # before the beginning gives ''; so does a start past the end.
+    if start == 0 or (length is not None and length <= 0) or string == "":
+        return ""
+    size = len(string)
+    begin = start - 1 if start > 0 else start + size
+    if begin < 0 or begin >= size:
+        return ""
+    return string[begin:] if length is None else string[begin : begin + length]
+
+
+def substr2(string: str | None, start: int | None) -> str | None:
+    """substr(string, start): the rest of `string` from code point `start` (1-based; negative from the end)."""
+    return None if string is None or start is None else _substr(string, start, None)
+
+
+def substr3(string: str | None, start: int | None, length: int | None) -> str | None:
+    """substr(string, start, length)."""
+    return None if string is None or start is None or length is None else _substr(string, start, length)
+
+
 def split_part(string: str | None, delimiter: str | None, index: int | None) -> str | None:
     """Field `index` (from 1) of `string` split on `delimiter`; NULL when there are fewer fields."""
     if string is None or delimiter is None or index is None:
@@ -395,6 +439,9 @@ UDFS: dict[str, tuple[Any, list[str], str]] = {
     "regexp_count": (regexp_count, ["VARCHAR", "VARCHAR"], "BIGINT"),
     "regexp_replace": (regexp_replace, ["VARCHAR", "VARCHAR", "VARCHAR"], "VARCHAR"),
     "double_to_varchar": (double_to_varchar, ["DOUBLE"], "VARCHAR"),
+    "trim": (trim, ["VARCHAR", "VARCHAR"], "VARCHAR"),
+    "substr2": (substr2, ["VARCHAR", "BIGINT"], "VARCHAR"),
+    "substr3": (substr3, ["VARCHAR", "BIGINT", "BIGINT"], "VARCHAR"),
     "split_part": (split_part, ["VARCHAR", "VARCHAR", "BIGINT"], "VARCHAR"),
     "json_extract": (json_extract, ["VARCHAR", "VARCHAR"], "VARCHAR"),
     "json_extract_scalar": (json_extract_scalar, ["VARCHAR", "VARCHAR"], "VARCHAR"),

@@ -33,6 +33,7 @@ UNNAMED_PREFIX = "__sl_unnamed_"
 HIDDEN_COLUMNS: tuple[str, ...] = ("$path", "$file_size", "$file_modified_time")
 HIDDEN_VIEW_PREFIX = "sl_hidden_"
 DEFAULT_CATALOG = "awsdatacatalog"
+REFUSED_AT_RUN_TIME = "is refused locally"  # in the error a macro raises for a value it cannot print as Trino
 
 
 class LocalQueryError(RuntimeError):
@@ -98,21 +99,23 @@ SUPPORTED_FUNCTIONS: dict[str, str] = {
     "nullif": "`NULLIF`",
     "if": "`CASE WHEN`",
     "case": "`CASE`",
-    "cast": "`CAST`; double to integer types rounds half away from zero, as Trino",
+    "cast": "`CAST`; double to integer rounds half away from zero; double to varchar as Java prints it; "
+    "timestamp to varchar refused",
     "try_cast": "`TRY_CAST`",
     # strings
     "concat": "`||`",
     "length": "`LENGTH`",
     "lower": "`LOWER`",
     "upper": "`UPPER`",
-    "substr": "`SUBSTRING`",
-    "substring": "`SUBSTRING`",
+    "substr": "`sl_substr`: start 0, or before the beginning, gives '' (DuckDB: the whole string)",
+    "substring": "`sl_substr`",
     "strpos": "`STRPOS`",
     "replace": "`REPLACE`",
     "reverse": "`REVERSE`",
-    "trim": "`TRIM`",
-    "ltrim": "`LTRIM`",
-    "rtrim": "`RTRIM`",
+    "chr": "`CHR`",
+    "trim": "`sl_trim` (Java whitespace: tabs and newlines too; DuckDB trims spaces only)",
+    "ltrim": "`sl_trim`",
+    "rtrim": "`sl_trim`",
     "lpad": "`LPAD`",
     "rpad": "`RPAD`",
     "split": "`STR_SPLIT`",
@@ -655,14 +658,41 @@ def _round_integer_casts(statement: exp.Expression) -> None:
             operand.replace(_anon("round", operand.copy()))
 
 
-def _double_to_text_casts(statement: exp.Expression) -> None:
-    """CAST(double AS varchar) prints Java's Double.toString in Trino (1.0E7); DuckDB prints 10000000.0."""
+def _text_casts(statement: exp.Expression) -> None:
+    """CAST(x AS varchar) where x may be a double or a timestamp (sl_to_varchar decides by the value's type).
+
+    Trino prints a double as Java's Double.toString (1.0E7; DuckDB: 10000000.0) and a timestamp at its declared
+    precision with its zone ('2026-11-24 10:00:00.000 UTC'), which DuckDB does not track: the macro refuses that
+    one at run time, naming it. Text, integers, booleans, decimals and dates print alike and are left alone.
+    """
+    same_text = (
+        *exp.DataType.TEXT_TYPES, *exp.DataType.INTEGER_TYPES, exp.DataType.Type.BOOLEAN,
+        exp.DataType.Type.DECIMAL, exp.DataType.Type.DATE,
+    )  # fmt: skip
     for cast in list(statement.find_all(exp.Cast, exp.TryCast)):
-        operand = cast.this
-        if not cast.to.is_type(*exp.DataType.TEXT_TYPES) or operand.type is None:
+        if not cast.to.is_type(*exp.DataType.TEXT_TYPES):
             continue
-        if operand.type.is_type(exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT):
-            cast.replace(_anon("sl_double_to_varchar", operand.copy()))
+        operand = cast.this
+        if operand.type is not None and operand.type.is_type(*same_text):
+            continue
+        cast.replace(_anon("sl_to_varchar", operand.copy()))
+
+
+def _strings(statement: exp.Expression) -> None:
+    """trim() of whitespace and substr() as Trino defines them (athena_queries/trino_functions.py)."""
+    for node in list(statement.find_all(exp.Trim, exp.Substring)):
+        if isinstance(node, exp.Trim):
+            if node.args.get("expression") is not None:
+                continue  # trim(chars FROM x): DuckDB's trim(x, chars) removes the same characters
+            position = (node.text("position") or "BOTH").lower()
+            side = {"both": "both", "leading": "leading", "trailing": "trailing"}[position]
+            node.replace(_anon("sl_trim", node.this.copy(), exp.Literal.string(side)))
+        else:
+            length = node.args.get("length")
+            args = [node.this.copy(), _cast(node.args["start"].copy(), "bigint")]
+            if length is not None:
+                args.append(_cast(length.copy(), "bigint"))
+            node.replace(_anon("sl_substr3" if length is not None else "sl_substr2", *args))
 
 
 def _unnest_maps(statement: exp.Expression) -> None:
@@ -858,7 +888,8 @@ def translate(
     _extract_fields(statement)
     _numeric_results(statement)
     _round_integer_casts(statement)
-    _double_to_text_casts(statement)
+    _text_casts(statement)
+    _strings(statement)
     _unnest_maps(statement)
     for node in reversed(list(statement.walk())):
         if isinstance(node, exp.Anonymous) and function_name(node) in _REWRITTEN:
@@ -876,6 +907,14 @@ def translate(
 
 # DuckDB macros the translation calls (created on every connection).
 MACROS: tuple[str, ...] = (
+    "CREATE OR REPLACE MACRO sl_to_varchar(x) AS CASE "
+    "WHEN typeof(x) LIKE 'TIMESTAMP%' OR typeof(x) LIKE 'TIME%' THEN error('CAST(timestamp AS varchar) is refused "
+    "locally: Trino prints the declared precision and zone (2026-11-24 10:00:00.000 UTC), which the local engine "
+    "does not track; use date_format(), format_datetime() or to_iso8601()') "
+    "WHEN typeof(x) = 'DOUBLE' THEN sl_double_to_varchar(TRY_CAST(CAST(x AS VARCHAR) AS DOUBLE)) "
+    "WHEN typeof(x) = 'FLOAT' THEN error('CAST(real AS varchar) is refused locally: Trino prints Java''s "
+    "Float.toString; cast to double first') "
+    "ELSE CAST(x AS VARCHAR) END",
     "CREATE OR REPLACE MACRO sl_int_div(a, b) AS CASE WHEN b = 0 THEN error('Division by zero') ELSE a // b END",
     "CREATE OR REPLACE MACRO sl_int_mod(a, b) AS CASE WHEN b = 0 THEN error('Division by zero') ELSE a % b END",
     "CREATE OR REPLACE MACRO sl_to_iso8601(x) AS CASE "

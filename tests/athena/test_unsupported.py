@@ -109,3 +109,9 @@ def test_integer_division_by_zero_fails_as_on_athena(sample_lake):
     for sql in ("SELECT count(*) / 0 FROM sensor_data", "SELECT count(*) % 0 FROM sensor_data"):
         with pytest.raises(LocalQueryError, match="Division by zero"):
             local.run(sql, sample_lake.lake_dir)
+
+
+def test_cast_of_a_timestamp_to_text_is_refused_when_it_runs(sample_lake):
+    # Trino prints '2026-11-24 10:00:00.000 UTC' (the declared precision and zone); DuckDB would print '...+00'.
+    with pytest.raises(UnsupportedConstructError, match=r"CAST\(timestamp AS varchar\) is refused locally"):
+        local.run("SELECT CAST(from_iso8601_timestamp(timestamp) AS varchar) FROM sensor_data", sample_lake.lake_dir)
