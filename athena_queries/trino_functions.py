@@ -159,6 +159,22 @@ def substr3(string: str | None, start: int | None, length: int | None) -> str | 
     return None if string is None or start is None or length is None else _substr(string, start, length)
 
 
+def replace(string: str | None, search: str | None, replacement: str | None) -> str | None:
+    """Every `search` replaced; an empty `search` puts `replacement` before every character and at the end."""
+    if string is None or search is None or replacement is None:
+        return None
+    if search == "":
+        return "".join(replacement + char for char in string) + replacement
+    return string.replace(search, replacement)
+
+
+def upper(string: str | None) -> str | None:
+    """Upper case code point by code point, without one-to-many mappings (Trino: 'ß' stays 'ß')."""
+    if string is None:
+        return None
+    return "".join(u if len(u := char.upper()) == 1 else char for char in string)
+
+
 def split_part(string: str | None, delimiter: str | None, index: int | None) -> str | None:
     """Field `index` (from 1) of `string` split on `delimiter`; NULL when there are fewer fields."""
     if string is None or delimiter is None or index is None:
@@ -442,6 +458,8 @@ UDFS: dict[str, tuple[Any, list[str], str]] = {
     "trim": (trim, ["VARCHAR", "VARCHAR"], "VARCHAR"),
     "substr2": (substr2, ["VARCHAR", "BIGINT"], "VARCHAR"),
     "substr3": (substr3, ["VARCHAR", "BIGINT", "BIGINT"], "VARCHAR"),
+    "replace": (replace, ["VARCHAR", "VARCHAR", "VARCHAR"], "VARCHAR"),
+    "upper": (upper, ["VARCHAR"], "VARCHAR"),
     "split_part": (split_part, ["VARCHAR", "VARCHAR", "BIGINT"], "VARCHAR"),
     "json_extract": (json_extract, ["VARCHAR", "VARCHAR"], "VARCHAR"),
     "json_extract_scalar": (json_extract_scalar, ["VARCHAR", "VARCHAR"], "VARCHAR"),

@@ -53,7 +53,7 @@ SUPPORTED_FUNCTIONS: dict[str, str] = {
     "current_date": "`CURRENT_DATE` (UTC session)",
     "from_iso8601_timestamp": "`CAST(… AS TIMESTAMPTZ)`; a literal with a non-UTC offset is refused",
     "from_iso8601_date": "`sl_from_iso8601_date` (calendar, week and ordinal dates)",
-    "date_trunc": "`DATE_TRUNC`",
+    "date_trunc": "`DATE_TRUNC` (a DATE stays a DATE)",
     "date_add": "`+ to_<unit>(n)` (months clamp to the month's end, as Joda)",
     "date_diff": "`sl_date_diff`: whole units elapsed, months/years as Joda counts them",
     "date_format": "`STRFTIME`, MySQL specifiers mapped one by one; unmappable ones refused",
@@ -106,11 +106,11 @@ SUPPORTED_FUNCTIONS: dict[str, str] = {
     "concat": "`||`",
     "length": "`LENGTH`",
     "lower": "`LOWER`",
-    "upper": "`UPPER`",
+    "upper": "`sl_upper`: code point by code point, no one-to-many mappings",
     "substr": "`sl_substr`: start 0, or before the beginning, gives '' (DuckDB: the whole string)",
     "substring": "`sl_substr`",
     "strpos": "`STRPOS`",
-    "replace": "`REPLACE`",
+    "replace": "`sl_replace` (an empty search inserts between characters)",
     "reverse": "`REVERSE`",
     "chr": "`CHR`",
     "trim": "`sl_trim` (Java whitespace: tabs and newlines too; DuckDB trims spaces only)",
@@ -136,11 +136,11 @@ SUPPORTED_FUNCTIONS: dict[str, str] = {
     "json_size": "`sl_json_size`",
     # arrays and maps
     "cardinality": "`LEN`",
-    "contains": "`LIST_CONTAINS`",
+    "contains": "`sl_contains`: NULL when absent but the array holds a NULL",
     "element_at": "`[i]` / map lookup",
     "array_join": "`ARRAY_TO_STRING`",
-    "array_max": "`LIST_MAX`",
-    "array_min": "`LIST_MIN`",
+    "array_max": "`sl_array_max`: NULL if any element is NULL",
+    "array_min": "`sl_array_min`: NULL if any element is NULL",
     "array_position": "`LIST_POSITION` (0 when absent)",
     "filter": "`LIST_FILTER`",
     "transform": "`LIST_TRANSFORM`",
@@ -678,8 +678,30 @@ def _text_casts(statement: exp.Expression) -> None:
         cast.replace(_anon("sl_to_varchar", operand.copy()))
 
 
+def _collections(statement: exp.Expression) -> None:
+    """contains() is NULL, not false, when the element is absent but the array holds a NULL; array_max/array_min
+    are NULL when any element is; date_trunc of a DATE stays a DATE. (Trino semantics, all three.)"""
+    for node in list(statement.find_all(exp.Func)):
+        name = function_name(node)
+        if name == "contains":
+            node.replace(_anon("sl_contains", node.this.copy(), node.expression.copy()))
+        elif name in ("array_max", "array_min"):
+            node.replace(_anon(f"sl_{name}", node.this.copy()))
+        elif name == "date_trunc" and _is_date(node.this):
+            node.replace(_cast(node.copy(), "date"))
+
+
 def _strings(statement: exp.Expression) -> None:
-    """trim() of whitespace and substr() as Trino defines them (athena_queries/trino_functions.py)."""
+    """trim() of whitespace, substr(), replace() and upper() as Trino defines them (trino_functions.py)."""
+    for node in list(statement.find_all(exp.Func)):
+        name = function_name(node)
+        if name == "replace":
+            args = [node.this, node.expression, node.args.get("replacement")]
+            if args[2] is None:
+                args[2] = exp.Literal.string("")
+            node.replace(_anon("sl_replace", *(a.copy() for a in args)))
+        elif name == "upper":
+            node.replace(_anon("sl_upper", node.this.copy()))
     for node in list(statement.find_all(exp.Trim, exp.Substring)):
         if isinstance(node, exp.Trim):
             if node.args.get("expression") is not None:
@@ -890,6 +912,7 @@ def translate(
     _round_integer_casts(statement)
     _text_casts(statement)
     _strings(statement)
+    _collections(statement)
     _unnest_maps(statement)
     for node in reversed(list(statement.walk())):
         if isinstance(node, exp.Anonymous) and function_name(node) in _REWRITTEN:
@@ -907,6 +930,11 @@ def translate(
 
 # DuckDB macros the translation calls (created on every connection).
 MACROS: tuple[str, ...] = (
+    "CREATE OR REPLACE MACRO sl_has_null(a) AS list_contains(list_transform(a, e -> e IS NULL), true)",
+    "CREATE OR REPLACE MACRO sl_contains(a, x) AS CASE WHEN a IS NULL OR x IS NULL THEN NULL "
+    "WHEN list_contains(a, x) THEN true WHEN sl_has_null(a) THEN NULL ELSE false END",
+    "CREATE OR REPLACE MACRO sl_array_max(a) AS CASE WHEN sl_has_null(a) THEN NULL ELSE list_max(a) END",
+    "CREATE OR REPLACE MACRO sl_array_min(a) AS CASE WHEN sl_has_null(a) THEN NULL ELSE list_min(a) END",
     "CREATE OR REPLACE MACRO sl_to_varchar(x) AS CASE "
     "WHEN typeof(x) LIKE 'TIMESTAMP%' OR typeof(x) LIKE 'TIME%' THEN error('CAST(timestamp AS varchar) is refused "
     "locally: Trino prints the declared precision and zone (2026-11-24 10:00:00.000 UTC), which the local engine "
