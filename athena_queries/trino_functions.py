@@ -21,6 +21,7 @@ import calendar
 import json
 import math
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -218,16 +219,42 @@ _PATH_TOKEN = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class _Number:
+    """A JSON number as written: json_extract_scalar returns this text, as Trino returns the parser's token text."""
+
+    text: str
+    integer: bool
+
+    @property
+    def value(self) -> float:
+        return float(self.text)
+
+
 def _reject_constant(name: str) -> float:
     # Jackson (Trino's parser) rejects NaN and Infinity, which Python's json accepts.
     raise ValueError(f"not JSON: {name}")
+
+
+def _first_key_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Trino walks the text in order and stops at the first matching key; a dict would keep the last.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        result.setdefault(key, value)
+    return result
 
 
 def _parse_json(text: Any) -> Any:
     if not isinstance(text, str):
         return _MISSING
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(
+            text,
+            parse_constant=_reject_constant,
+            parse_int=lambda raw: _Number(raw, True),
+            parse_float=lambda raw: _Number(raw, False),
+            object_pairs_hook=_first_key_wins,
+        )
     except ValueError:
         return _MISSING
 
@@ -269,7 +296,14 @@ def _walk(document: Any, path: str) -> Any:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """JSON text as Trino's json_extract writes it (Jackson): compact, floats as Java's Double.toString."""
+    if isinstance(value, _Number):
+        return str(int(value.text)) if value.integer else double_to_varchar(value.value) or "null"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_json_text(k)}:{_json_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_json_text(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def json_extract(text: str | None, path: str | None) -> str | None:
@@ -292,7 +326,7 @@ def json_extract_scalar(text: str | None, path: str | None) -> str | None:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
-    return _json_text(value)
+    return value.text  # a number, exactly as written
 
 
 def json_array_length(text: str | None) -> int | None:
@@ -323,10 +357,11 @@ def _json_array_contains(text: str | None, needle: Any, kind: type) -> bool | No
         elif kind is str:
             if isinstance(element, str) and element == needle:
                 return True
-        elif isinstance(element, int | float) and not isinstance(element, bool):
-            if kind is int and isinstance(element, float) and not element.is_integer():
+        elif isinstance(element, _Number):
+            # Trino: a bigint matches integer tokens only (1.0 is not 1); a double matches any number.
+            if kind is int and not element.integer:
                 continue
-            if element == needle:
+            if (int(element.text) if element.integer and kind is int else element.value) == needle:
                 return True
     return False
 
