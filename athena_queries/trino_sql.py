@@ -60,7 +60,7 @@ SUPPORTED_FUNCTIONS: dict[str, str] = {
     "date_parse": "`STRPTIME`, same mapping",
     "format_datetime": "`STRFTIME`, Joda pattern letters mapped one by one; unmappable letters refused",
     "parse_datetime": "`STRPTIME`, same mapping",
-    "to_iso8601": "`sl_to_iso8601` (date, timestamp, timestamp with time zone as `…Z`)",
+    "to_iso8601": "`sl_to_iso8601`: the timestamp's precision in digits (0, 3, 6, 9), UTC as `Z`",
     "to_unixtime": "`EPOCH`",
     "from_unixtime": "`TO_TIMESTAMP`",
     "year": "`YEAR`",
@@ -597,7 +597,13 @@ def _rewrite_call(node: exp.Anonymous) -> exp.Expression:
         mapped = joda_pattern(_literal_text(pattern, "parse_datetime()'s pattern"), parsing=True)
         return _cast(_anon("strptime", string, exp.Literal.string(mapped)), "timestamptz")
     if name == "to_iso8601":
-        return _anon("sl_to_iso8601", *_args(node, name, (1,)))
+        (value,) = _args(node, name, (1,))
+        precision = node.meta.get("precision", 3)
+        if precision not in _FRACTIONS:
+            raise UnsupportedConstructError(
+                f"to_iso8601() of a timestamp({precision}): locally only precisions 0, 3, 6 and 9 print as Trino's"
+            )
+        return _anon("sl_to_iso8601", value, exp.Literal.string(_FRACTIONS[precision]))
     if name == "from_iso8601_timestamp":
         (text,) = _args(node, name, (1,))
         literal = text.this if isinstance(text, exp.Literal) and text.is_string else ""
@@ -640,6 +646,33 @@ def _type_columns(statement: exp.Expression, schema: dict[str, dict[str, str]]) 
         unknown = column.type is None or column.type.is_type(exp.DataType.Type.UNKNOWN)
         if unknown and name in types and name not in derived:
             column.type = exp.DataType.build(types[name])
+
+
+# Fractional seconds as Trino prints a timestamp(p) (to_iso8601), for the precisions DuckDB's strftime can print.
+_FRACTIONS = {0: "", 3: ".%g", 6: ".%f", 9: ".%n"}
+# Functions whose result has their (last) timestamp argument's precision; other timestamp-valued ones give 3.
+_KEEPS_PRECISION = {"date_trunc", "date_add", "max", "min", "arbitrary", "max_by", "min_by", "coalesce"}
+
+
+def _precision(node: exp.Expression) -> int:
+    """The precision p of a Trino timestamp(p) expression: typed literals and casts say it, most functions give 3."""
+    if isinstance(node, exp.Paren | exp.AtTimeZone):
+        return _precision(node.this)
+    if isinstance(node, exp.Cast):
+        params = node.to.expressions
+        if params and isinstance(params[0].this, exp.Literal):
+            return int(params[0].this.this)
+        return 3  # a bare TIMESTAMP is timestamp(3)
+    if isinstance(node, exp.Func) and function_name(node) in _KEEPS_PRECISION:
+        args = [a for a in node.iter_expressions() if isinstance(a, exp.Cast | exp.Func | exp.Paren | exp.Column)]
+        return max((_precision(a) for a in args), default=3)
+    return 3
+
+
+def _note_precisions(statement: exp.Expression) -> None:
+    for node in statement.find_all(exp.Anonymous):
+        if function_name(node) == "to_iso8601" and node.expressions:
+            node.meta["precision"] = _precision(node.expressions[0])
 
 
 def _round_integer_casts(statement: exp.Expression) -> None:
@@ -790,7 +823,7 @@ def _timestamp_literals(statement: exp.Expression) -> None:
         text = match["date"] + (f" {match['hm']}{match['sec'] or ':00'}" if match["hm"] else "")
         literal.set("this", text)
         if zone:
-            cast.set("to", exp.DataType.build("timestamptz"))
+            cast.set("to", exp.DataType(this=exp.DataType.Type.TIMESTAMPTZ, expressions=cast.to.expressions))
 
 
 def _array_operators(statement: exp.Expression) -> None:
@@ -914,6 +947,7 @@ def translate(
     _strings(statement)
     _collections(statement)
     _unnest_maps(statement)
+    _note_precisions(statement)
     for node in reversed(list(statement.walk())):
         if isinstance(node, exp.Anonymous) and function_name(node) in _REWRITTEN:
             node.replace(_rewrite_call(node))
@@ -945,8 +979,8 @@ MACROS: tuple[str, ...] = (
     "ELSE CAST(x AS VARCHAR) END",
     "CREATE OR REPLACE MACRO sl_int_div(a, b) AS CASE WHEN b = 0 THEN error('Division by zero') ELSE a // b END",
     "CREATE OR REPLACE MACRO sl_int_mod(a, b) AS CASE WHEN b = 0 THEN error('Division by zero') ELSE a % b END",
-    "CREATE OR REPLACE MACRO sl_to_iso8601(x) AS CASE "
+    "CREATE OR REPLACE MACRO sl_to_iso8601(x, fraction) AS CASE "
     "WHEN typeof(x) = 'DATE' THEN strftime(x, '%Y-%m-%d') "
-    "WHEN typeof(x) = 'TIMESTAMP WITH TIME ZONE' THEN strftime(x, '%Y-%m-%dT%H:%M:%S.%gZ') "
-    "ELSE strftime(x, '%Y-%m-%dT%H:%M:%S.%g') END",
+    "WHEN typeof(x) = 'TIMESTAMP WITH TIME ZONE' THEN strftime(x, '%Y-%m-%dT%H:%M:%S' || fraction || 'Z') "
+    "ELSE strftime(x, '%Y-%m-%dT%H:%M:%S' || fraction) END",
 )

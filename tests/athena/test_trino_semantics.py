@@ -121,7 +121,11 @@ VECTORS: list[Vector] = [
     V("parse_datetime", "parse_datetime('24/Nov/2026:10:37:12', 'dd/MMM/yyyy:HH:mm:ss')", datetime(2026, 11, 24, 10, 37, 12), EDGE),  # noqa: E501
     V("parse_datetime", "parse_datetime(NULL, 'yyyy')", None, EDGE),
     V("to_iso8601", f"to_iso8601({ISO})", "2026-11-24T10:37:12.345Z", DT),
-    V("to_iso8601", "to_iso8601(TIMESTAMP '2020-05-11 11:15:05')", "2020-05-11T11:15:05.000", DT),
+    # A timestamp(p) prints p fractional digits (none for a literal without them) and UTC as Z.
+    V("to_iso8601", "to_iso8601(TIMESTAMP '2020-05-11 11:15:05')", "2020-05-11T11:15:05", DT),
+    V("to_iso8601", "to_iso8601(TIMESTAMP '2001-08-22 03:04:05.321')", "2001-08-22T03:04:05.321", DT),
+    V("to_iso8601", "to_iso8601(date_trunc('day', TIMESTAMP '2020-01-01 10:00:00 UTC'))", "2020-01-01T00:00:00Z", DT),
+    V("to_iso8601", "to_iso8601(date_parse('2022/10/20', '%Y/%m/%d'))", "2022-10-20T00:00:00.000", DT),
     V("to_iso8601", "to_iso8601(DATE '2020-05-11')", "2020-05-11", DT),
     V("to_iso8601", "to_iso8601(CAST(NULL AS DATE))", None, EDGE),
     V("to_unixtime", "to_unixtime(from_iso8601_timestamp('2026-11-24T10:00:00Z'))", 1795514400.0, DT),
