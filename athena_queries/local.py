@@ -35,7 +35,8 @@ from streamlake import lake
 
 __all__ = [
     "ALL_EVENTS_TABLE", "LAKE_TABLES", "UNSUPPORTED_FUNCTIONS", "LakeNames", "LocalQueryError", "LocalRun",
-    "UnsupportedConstructError", "check_supported", "connect", "default_names", "execute", "run", "transpile",
+    "UnsupportedConstructError", "check_supported", "connect", "default_names", "execute", "prepare", "run",
+    "transpile",
 ]  # fmt: skip
 
 ALL_EVENTS_TABLE = "all_events"  # stacks/catalog.py's table across families (kept equal by a test)
@@ -143,6 +144,16 @@ def _view_sql(lake_dir: Path, family: str | None, *, hidden: bool = False) -> st
     return f"SELECT {', '.join(select)} FROM {source} JOIN sl_lake_files AS f ON f.local_path = d.filename"
 
 
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """Session settings and functions every connection running translated queries needs (also bench's)."""
+    # Athena evaluates in UTC; DuckDB would use the machine's zone for TIMESTAMPTZ arithmetic and formatting.
+    con.execute("SET TimeZone = 'UTC'")
+    # Trino divides two integers as integers (7 / 2 is 3). The translator knows the types of literals and lake
+    # columns, not always of CTE or VALUES columns (count(*) AS n, then n / 2): DuckDB decides at bind time.
+    con.execute("SET integer_division = true")
+    register_functions(con)
+
+
 def register_functions(con: duckdb.DuckDBPyConnection) -> None:
     """The sl_* functions and macros translated queries call (athena_queries/trino_functions.py, trino_sql.py)."""
     for name, (function, parameters, returns) in UDFS.items():
@@ -159,12 +170,10 @@ def connect(lake_dir: Path, database: str | None = None, bucket: str | None = No
     `bucket` is the S3 bucket "$path" names (default: local mode's lake bucket for this config).
     """
     con = duckdb.connect()
-    # Athena evaluates in UTC; DuckDB would use the machine's zone for TIMESTAMPTZ arithmetic and formatting.
-    con.execute("SET TimeZone = 'UTC'")
+    prepare(con)
     # Athena reads from S3 on every query; DuckDB's in-memory cache of file blocks would hide repeated reads (the
     # footers read while binding, earlier runs) from the bytes-scanned count.
     con.execute("SET enable_external_file_cache = false")
-    register_functions(con)
     _register_files(con, lake_dir, bucket or default_names().bucket)
     tables = [(FAMILY_TABLES[f], f) for f in FAMILIES] + [(ALL_EVENTS_TABLE, None)]
     schemas = ["main"] + ([database] if database and database != "main" else [])

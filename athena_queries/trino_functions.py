@@ -482,8 +482,14 @@ def date_diff(unit: str | None, start: datetime | None, end: datetime | None) ->
     raise TrinoFunctionError(f"'{unit}' is not a valid unit for date_diff; use one of {', '.join(DATE_DIFF_UNITS)}")
 
 
+def fail(message: str | None) -> int:
+    """Raise Trino's error for a value (division by zero); unlike DuckDB's error(), TRY() can catch it."""
+    raise TrinoFunctionError(message or "error")
+
+
 # name -> (function, DuckDB parameter types, DuckDB return type); the engine registers each as sl_<name>.
 UDFS: dict[str, tuple[Any, list[str], str]] = {
+    "fail": (fail, ["VARCHAR"], "BIGINT"),
     "regexp_like": (regexp_like, ["VARCHAR", "VARCHAR"], "BOOLEAN"),
     "regexp_extract": (regexp_extract, ["VARCHAR", "VARCHAR", "BIGINT"], "VARCHAR"),
     "regexp_extract_all": (regexp_extract_all, ["VARCHAR", "VARCHAR", "BIGINT"], "VARCHAR[]"),

@@ -102,6 +102,7 @@ SUPPORTED_FUNCTIONS: dict[str, str] = {
     "cast": "`CAST`; double to integer rounds half away from zero; double to varchar as Java prints it; "
     "timestamp to varchar refused",
     "try_cast": "`TRY_CAST`",
+    "try": "`TRY` (a refused construct inside still fails; it is not turned into NULL)",
     # strings
     "concat": "`||`",
     "length": "`LENGTH`",
@@ -977,8 +978,9 @@ MACROS: tuple[str, ...] = (
     "WHEN typeof(x) = 'FLOAT' THEN error('CAST(real AS varchar) is refused locally: Trino prints Java''s "
     "Float.toString; cast to double first') "
     "ELSE CAST(x AS VARCHAR) END",
-    "CREATE OR REPLACE MACRO sl_int_div(a, b) AS CASE WHEN b = 0 THEN error('Division by zero') ELSE a // b END",
-    "CREATE OR REPLACE MACRO sl_int_mod(a, b) AS CASE WHEN b = 0 THEN error('Division by zero') ELSE a % b END",
+    # sl_fail (a Python function) rather than error(): TRY() can catch it, as Trino's TRY catches division by zero.
+    "CREATE OR REPLACE MACRO sl_int_div(a, b) AS CASE WHEN b = 0 THEN sl_fail('Division by zero') ELSE a // b END",
+    "CREATE OR REPLACE MACRO sl_int_mod(a, b) AS CASE WHEN b = 0 THEN sl_fail('Division by zero') ELSE a % b END",
     "CREATE OR REPLACE MACRO sl_to_iso8601(x, fraction) AS CASE "
     "WHEN typeof(x) = 'DATE' THEN strftime(x, '%Y-%m-%d') "
     "WHEN typeof(x) = 'TIMESTAMP WITH TIME ZONE' THEN strftime(x, '%Y-%m-%dT%H:%M:%S' || fraction || 'Z') "

@@ -73,8 +73,7 @@ def _json_connection(path: Path):
     from streamlake import lake
 
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    local.register_functions(con)  # the sl_* functions translated queries may call
+    local.prepare(con)  # UTC, integer division and the sl_* functions translated queries call
     types = {"string": "VARCHAR", "double": "DOUBLE"}
     spec = ", ".join(f"'{c}': '{types[t]}'" for c, t in lake.table_columns("sensor")) + ", 'family': 'VARCHAR'"
     columns = ", ".join(f'"{c}"' for c, _ in lake.table_columns("sensor"))

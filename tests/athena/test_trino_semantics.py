@@ -217,6 +217,8 @@ VECTORS: list[Vector] = [
     V("cast", "-7 / 2", -3, MATH),
     V("cast", "7 / 2", 3, MATH),
     V("cast", "7.0E0 / 2", 3.5, MATH),
+    V("cast", "n / 2 FROM (SELECT count(*) AS n FROM (VALUES 1, 2, 3, 4, 5, 6, 7) AS t(x)) ORDER BY n", [3], MATH),
+    V("cast", "x / 2 FROM (VALUES 7) AS t(x) ORDER BY x", [3], MATH),
     # -- conditional.md --------------------------------------------------------------------------------------------
     V("coalesce", "coalesce(NULL, 'x')", "x", COND),
     V("coalesce", "coalesce(NULL, NULL)", None, COND),
@@ -226,6 +228,11 @@ VECTORS: list[Vector] = [
     V("if", "if(1 < 0, 'yes')", None, COND),
     V("case", "CASE 2 WHEN 1 THEN 'one' WHEN 2 THEN 'two' ELSE 'many' END", "two", COND),
     V("case", "CASE WHEN 1 = 2 THEN 'aaa' END", None, COND),
+    # conditional.md's TRY examples over its `shipping` rows. The doc prints the zip '08544' as text and 19 for
+    # 490 / 225; a BIGINT is 8544 and integer division truncates to 2.
+    V("try", "TRY(CAST(z AS BIGINT)) FROM (VALUES '94131', 'P332a', '94025', '08544') AS t(z) ORDER BY z", [8544, 94025, 94131, None], COND),  # noqa: E501
+    V("try", "COALESCE(TRY(c / p), 0) FROM (VALUES (100, 25), (72, 5), (155, 0), (490, 225)) AS t(c, p) ORDER BY c", [14, 4, 0, 2], COND),  # noqa: E501
+    V("try", "TRY(split_part('a', ',', 0))", None, COND),
     # -- string.md ------------------------------------------------------------------------------------------------
     V("concat", "concat('a', 'b', 'c')", "abc", STR),
     V("concat", "concat('a', NULL)", None, STR),
