@@ -17,7 +17,10 @@ from athena_queries.params import PLACEHOLDER, Param, ParameterError, parse_decl
 
 QUERIES_DIR = Path(__file__).resolve().parent
 
-__all__ = ["QUERIES_DIR", "Param", "ParameterError", "SavedQuery", "UnknownQueryError", "get_query", "saved_queries"]
+__all__ = [
+    "QUERIES_DIR", "Param", "ParameterError", "SavedQuery", "UnknownQueryError", "adhoc_query", "get_query",
+    "saved_queries",
+]  # fmt: skip
 
 
 class UnknownQueryError(LookupError):
@@ -45,6 +48,28 @@ def _load(path: Path) -> SavedQuery:
     first = lines[0] if lines else ""
     if not first.startswith("--") or not first[2:].strip():
         raise ValueError(f"{path.name}: must start with a '-- what this query answers' comment line")
+    return _from_text(template, path.stem, path.name, first[2:].strip())
+
+
+def adhoc_query(text: str, name: str = "sql") -> SavedQuery:
+    """A query that is not saved (a .sql file, --sql text, stdin), read like a saved one.
+
+    Header `-- @param` declarations and `{{name}}` placeholders work as in saved files; a description comment is
+    optional. ParameterError for a bad declaration or a placeholder without one; ValueError for empty text.
+    """
+    template = text.strip()
+    if not template or all(line.strip().startswith("--") for line in template.splitlines()):
+        raise ValueError(f"{name}: no SQL to run")
+    first = template.splitlines()[0]
+    description = first[2:].strip() if first.startswith("--") else "ad-hoc query"
+    try:
+        return _from_text(template, name, name, description)
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
+
+
+def _from_text(template: str, name: str, label: str, description: str) -> SavedQuery:
+    lines = template.splitlines()
     params: list[Param] = []
     for line in lines:
         if not line.startswith("--"):
@@ -52,18 +77,18 @@ def _load(path: Path) -> SavedQuery:
         try:
             param = parse_declaration(line)
         except ParameterError as error:
-            raise ValueError(f"{path.name}: {error}") from None
+            raise ValueError(f"{label}: {error}") from None
         if param is not None:
             params.append(param)
     used = set(PLACEHOLDER.findall(template))
     declared = {p.name for p in params}
     if used - declared or declared - used:
         raise ValueError(
-            f"{path.name}: placeholders {sorted(used)} and '@param' declarations {sorted(declared)} must match"
+            f"{label}: placeholders {sorted(used)} and '@param' declarations {sorted(declared)} must match"
         )
     return SavedQuery(
-        name=path.stem,
-        description=first[2:].strip(),
+        name=name,
+        description=description,
         sql=render(template, tuple(params)),
         template=template,
         params=tuple(params),

@@ -1,4 +1,4 @@
-"""`python -m athena_queries list` and `python -m athena_queries run NAME [--param k=v] [--local] [--output ...]`."""
+"""`python -m athena_queries list` and `python -m athena_queries run NAME|FILE.sql|-|--sql SQL [--local] ...`."""
 
 from __future__ import annotations
 
@@ -15,17 +15,23 @@ from athena_queries.runner import (
     format_json,
     format_scan,
     format_table,
+    resolve_query,
     run_athena,
     run_local,
 )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m athena_queries", description="Run streamlake's saved Athena SQL.")
+    parser = argparse.ArgumentParser(prog="python -m athena_queries", description="Run Athena SQL, there or locally.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the saved queries and their parameters")
-    run = commands.add_parser("run", help="run a saved query on Athena (default) or locally (--local)")
-    run.add_argument("name", help="saved query name (file name without .sql); see `list`")
+    run = commands.add_parser("run", help="run a query on Athena (default) or locally (--local)")
+    run.add_argument(
+        "name",
+        nargs="?",
+        help="saved query name (see `list`), a FILE.sql, or - to read the SQL from stdin; or use --sql",
+    )
+    run.add_argument("--sql", help="the SQL text to run (Athena/Trino dialect; `-- @param` headers work too)")
     run.add_argument(
         "--param", "-p", action="append", default=[], metavar="K=V", help="parameter value (repeatable); see `list`"
     )
@@ -35,7 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--output", "-o", choices=("table", "csv", "json"), default="table")
     run.add_argument("--workgroup", help="Athena workgroup (default: $STREAMLAKE_ATHENA_WORKGROUP or stack output)")
-    run.add_argument("--database", help="Glue database (default: $STREAMLAKE_GLUE_DATABASE or stack output)")
+    run.add_argument(
+        "--database",
+        help="Glue database (default: $STREAMLAKE_GLUE_DATABASE or stack output; locally the config's)",
+    )
     run.add_argument("--stack", help="data lake stack to read outputs from (default: <prefix>-data-lake)")
     run.add_argument("--region", help="AWS region (default: the AWS configuration's)")
     run.add_argument("--show-sql", action="store_true", help="print the SQL that runs (after parameters/transpiling)")
@@ -67,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         params = _params(args.param)
+        query = resolve_query(args.name, args.sql)
         if args.local:
             lake_dir = args.lake_dir or default_lake_dir()
-            result = run_local(args.name, params, lake_dir)
+            result = run_local(query, params, lake_dir, database=args.database)
         else:
             result = run_athena(
-                args.name,
+                query,
                 params,
                 workgroup=args.workgroup,
                 database=args.database,

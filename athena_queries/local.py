@@ -20,49 +20,32 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
-from sqlglot.optimizer.annotate_types import annotate_types
-from sqlglot.tokens import TokenType
 
+from athena_queries import trino_sql
+from athena_queries.trino_functions import UDFS
+from athena_queries.trino_sql import (
+    REFUSED_AT_RUN_TIME,
+    REFUSED_FUNCTIONS,
+    LocalQueryError,
+    UnsupportedConstructError,
+)
 from lambdas.schemas import FAMILIES, FAMILY_TABLES
 from streamlake import lake
 
+__all__ = [
+    "ALL_EVENTS_TABLE", "LAKE_TABLES", "UNSUPPORTED_FUNCTIONS", "LakeNames", "LocalQueryError", "LocalRun",
+    "UnsupportedConstructError", "check_supported", "connect", "default_names", "execute", "prepare", "run",
+    "transpile",
+]  # fmt: skip
+
 ALL_EVENTS_TABLE = "all_events"  # stacks/catalog.py's table across families (kept equal by a test)
-READ_DIALECT = "trino"  # Athena engine v3 is Trino
 _DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "int": "INTEGER", "bigint": "BIGINT", "boolean": "BOOLEAN"}
+_TRINO_TYPES = {"string": "varchar", "double": "double", "int": "integer", "bigint": "bigint", "boolean": "boolean"}
+LAKE_TABLES: tuple[str, ...] = (*(FAMILY_TABLES[f] for f in FAMILIES), ALL_EVENTS_TABLE)
 
-# Functions sqlglot passes through or maps to a DuckDB function with different semantics: rows would come back
-# wrong or the query would fail obscurely, so the runner refuses and says why.
-UNSUPPORTED_FUNCTIONS: dict[str, str] = {
-    "parse_datetime": "takes a Joda-Time pattern (yyyy-MM-dd); sqlglot hands it to DuckDB's strptime, which reads "
-    "C-style %Y-%m-%d patterns, so the pattern would not match. Use date_parse with %-codes or from_iso8601_timestamp",
-    "format_datetime": "takes a Joda-Time pattern; DuckDB's strftime reads C-style %-codes, so the text would be "
-    "wrong. Use date_format with %-codes",
-    "map_agg": "builds a MAP from key/value pairs; sqlglot has no DuckDB translation and DuckDB's map functions "
-    "differ in duplicate-key handling",
-    "date_diff": "counts whole units elapsed in Trino but unit boundaries crossed in DuckDB (10:00:00.9 to 10:00:01.1 "
-    "is 0 seconds in Athena, 1 in DuckDB). Subtract to_unixtime() values instead",
-    "format": "formats Java-style (%s, %d); DuckDB's format() reads {} placeholders, so the text would be wrong. "
-    "Use concat or ||",
-    "histogram": "returns a MAP of value counts; no DuckDB translation",
-    "approx_set": "builds a HyperLogLog sketch, an Athena-only type",
-    "merge": "merges HyperLogLog/t-digest sketches, an Athena-only type",
-    "tdigest_agg": "builds a t-digest, an Athena-only type",
-}
-_HIDDEN_COLUMNS_REASON = (
-    "is an Athena hidden column describing the S3 object ($path, $file_size, $file_modified_time); "
-    "the local lake has no S3 objects to describe"
-)
-
-
-class LocalQueryError(RuntimeError):
-    """The query cannot run locally, or DuckDB rejected it; the message says which construct and why."""
-
-
-class UnsupportedConstructError(LocalQueryError):
-    """The query uses an Athena construct that DuckDB via sqlglot would not reproduce faithfully."""
+# Kept under its old name for callers: the functions refused with a reason (any other unverified one is refused too).
+UNSUPPORTED_FUNCTIONS = REFUSED_FUNCTIONS
 
 
 @dataclass(frozen=True)
@@ -77,102 +60,121 @@ class LocalRun:
     files_read: dict[str, int] = field(default_factory=dict)  # path -> column-data bytes read (footer excluded)
 
 
+@dataclass(frozen=True)
+class LakeNames:
+    """The names Athena knows the lake by: the Glue database tables may be qualified with, and the S3 bucket."""
+
+    database: str
+    bucket: str
+
+
+def default_names() -> LakeNames:
+    """The Glue database and lake bucket names local mode uses for this checkout's config (cdk.json)."""
+    from streamlake.config import load_config
+
+    prefix = load_config().prefix
+    return LakeNames(database=prefix.replace("-", "_"), bucket=f"{prefix}-lake")
+
+
+def _schema() -> dict[str, dict[str, str]]:
+    """Glue table -> column -> Trino type, with the partition columns (strings), for type inference."""
+    schema = {}
+    for table, family in [(FAMILY_TABLES[f], f) for f in FAMILIES] + [(ALL_EVENTS_TABLE, None)]:
+        columns = {c: _TRINO_TYPES[t] for c, t in lake.table_columns(family)}
+        keys = ([] if family else [lake.FAMILY_PARTITION_KEY]) + list(lake.TIME_PARTITION_KEYS)
+        schema[table] = {**columns, **{k: "varchar" for k in keys}}
+    return schema
+
+
 def check_supported(sql: str) -> exp.Expression:
     """Parse Trino `sql` and return its one statement; UnsupportedConstructError naming what cannot run locally."""
-    try:
-        statements = [s for s in sqlglot.parse(sql, read=READ_DIALECT) if s is not None]
-    except ParseError as error:
-        raise LocalQueryError(
-            f"not valid Athena (Trino) SQL: {error.errors[0]['description'] if error.errors else error}"
-        ) from None
-    if len(statements) != 1:
-        raise UnsupportedConstructError(f"expected one statement, got {len(statements)}: run them one at a time")
-    statement = statements[0]
-    if isinstance(statement, exp.Create):
-        raise UnsupportedConstructError(
-            "CREATE TABLE AS / CREATE VIEW (CTAS) writes to S3 and the Glue catalog; locally only SELECT queries run"
-        )
-    if not isinstance(statement, exp.Query):
-        kind = statement.key.upper()
-        raise UnsupportedConstructError(
-            f"{kind} statements are not queries (INSERT, DDL and MSCK change the catalog or the lake); "
-            "locally only SELECT runs"
-        )
-
-    # Tokens rather than the AST: sqlglot maps some of these to look-alike expressions (parse_datetime becomes
-    # StrToTime), so by the time it is a tree the original function is gone.
-    tokens = sqlglot.tokenize(sql, read=READ_DIALECT)
-    for token, following in zip(tokens, [*tokens[1:], None], strict=True):
-        if token.token_type in (TokenType.VAR, TokenType.IDENTIFIER) and token.text.startswith("$"):
-            raise UnsupportedConstructError(f'"{token.text}" {_HIDDEN_COLUMNS_REASON}')
-        name = token.text.lower()
-        if following is not None and following.token_type == TokenType.L_PAREN and name in UNSUPPORTED_FUNCTIONS:
-            raise UnsupportedConstructError(f"{name}() {UNSUPPORTED_FUNCTIONS[name]}")
-    for table in statement.find_all(exp.Table):
-        if table.catalog:
-            raise UnsupportedConstructError(
-                f"catalog-qualified table {table.sql(dialect=READ_DIALECT)}: the '{table.catalog}.' prefix names an "
-                "Athena data catalog; locally there is one catalog, so write db.table or just table"
-            )
+    statement = trino_sql.parse(sql)
+    trino_sql.check_functions(statement)
     return statement
 
 
-def transpile(sql: str) -> str:
-    """Trino SQL as DuckDB SQL, after check_supported.
-
-    Integer division is made explicit: Trino's `7 / 2` is 3 (both operands integers), DuckDB's is 3.5. sqlglot
-    infers operand types (literals, count(), length(), casts; the Glue tables have no integer columns), and a
-    division of two integers becomes DuckDB's `//`, which truncates toward zero like Trino.
-    """
-    statement = check_supported(sql)
-    annotate_types(statement, dialect=READ_DIALECT)
-    for division in list(statement.find_all(exp.Div)):
-        if _is_integer(division.this) and _is_integer(division.expression):
-            division.replace(exp.IntDiv(this=division.this.copy(), expression=division.expression.copy()))
-    return statement.sql(dialect="duckdb")
+def transpile(sql: str, database: str | None = None) -> str:
+    """Trino SQL as DuckDB SQL over the local views (see athena_queries/trino_sql.py), or a refusal."""
+    return _translate(sql, database).duckdb_sql
 
 
-def _is_integer(node: exp.Expression) -> bool:
-    return node.type is not None and node.type.is_type(*exp.DataType.INTEGER_TYPES)
+def _translate(sql: str, database: str | None) -> trino_sql.Translation:
+    databases = {database or default_names().database}
+    return trino_sql.translate(sql, databases=databases, schema=_schema(), lake_tables=set(LAKE_TABLES))
 
 
-def _view_sql(lake_dir: Path, family: str | None) -> str:
-    """SELECT exposing a Glue table's columns (typed as in Glue) and its partition columns over the local files."""
+def _files_pattern(lake_dir: Path, family: str | None) -> tuple[str, list[Path]]:
     prefix = lake.table_prefix(family) if family else lake.PROCESSED_PREFIX
     depth = len(lake.TIME_PARTITION_KEYS) + (0 if family else 1)
     pattern = (lake_dir / prefix).as_posix().rstrip("/") + "/" + "*/" * depth + f"*{lake.PARQUET_EXTENSION}"
+    return pattern, sorted(lake_dir.glob(prefix + "*/" * depth + f"*{lake.PARQUET_EXTENSION}"))
+
+
+def _view_sql(lake_dir: Path, family: str | None, *, hidden: bool = False) -> str:
+    """SELECT exposing a Glue table's columns (typed as in Glue) and its partition columns over the local files.
+
+    With `hidden`, also Athena's hidden columns "$path", "$file_size" and "$file_modified_time" of the file each
+    row came from (joined from sl_lake_files, which connect() fills from the files' metadata).
+    """
+    pattern, files = _files_pattern(lake_dir, family)
     partition_keys = ([] if family else [lake.FAMILY_PARTITION_KEY]) + list(lake.TIME_PARTITION_KEYS)
     data_columns = lake.table_columns(family)
-    if not list(lake_dir.glob(prefix + "*/" * depth + f"*{lake.PARQUET_EXTENSION}")):
+    hidden_typed = ['CAST(NULL AS VARCHAR) AS "$path"', 'CAST(NULL AS BIGINT) AS "$file_size"']
+    hidden_typed.append('CAST(NULL AS TIMESTAMPTZ) AS "$file_modified_time"')
+    if not files:
         # No files yet: DuckDB's read_parquet fails on an empty glob, Athena returns no rows.
         typed = [f'CAST(NULL AS {_DUCKDB_TYPES[t]}) AS "{c}"' for c, t in data_columns]
         typed += [f'CAST(NULL AS VARCHAR) AS "{k}"' for k in partition_keys]
-        return f"SELECT {', '.join(typed)} WHERE false"
+        return f"SELECT {', '.join(typed + (hidden_typed if hidden else []))} WHERE false"
     hive_types = ", ".join(f"'{k}': 'VARCHAR'" for k in partition_keys)
     # Files carry every family's columns (Firehose converts with all_events' schema); select the table's own, and
     # cast so a column that is all NULL in one file still has the Glue type. Every file has that one schema, so no
     # union_by_name: it would read every file's footer while binding, even in partitions the filter prunes.
-    select = [f'CAST("{c}" AS {_DUCKDB_TYPES[t]}) AS "{c}"' for c, t in data_columns] + [
-        f'"{k}"' for k in partition_keys
+    select = [f'CAST(d."{c}" AS {_DUCKDB_TYPES[t]}) AS "{c}"' for c, t in data_columns] + [
+        f'd."{k}"' for k in partition_keys
     ]
     quoted = pattern.replace("'", "''")
-    return (
-        f"SELECT {', '.join(select)} FROM read_parquet('{quoted}', hive_partitioning = true, "
-        f"hive_types = {{{hive_types}}})"
+    source = (
+        f"read_parquet('{quoted}', hive_partitioning = true, hive_types = {{{hive_types}}}"
+        f"{', filename = true' if hidden else ''}) AS d"
     )
+    if not hidden:
+        return f"SELECT {', '.join(select)} FROM {source}"
+    select += ['f.s3_path AS "$path"', 'f.size AS "$file_size"', 'f.modified AS "$file_modified_time"']
+    return f"SELECT {', '.join(select)} FROM {source} JOIN sl_lake_files AS f ON f.local_path = d.filename"
 
 
-def connect(lake_dir: Path, database: str | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per Glue table over `lake_dir`, UTC session time zone, like Athena.
-
-    With `database`, the views also exist as `database.table`, so queries written `streamlake.sensor_data` run too.
-    """
-    con = duckdb.connect()
+def prepare(con: duckdb.DuckDBPyConnection) -> None:
+    """Session settings and functions every connection running translated queries needs (also bench's)."""
     # Athena evaluates in UTC; DuckDB would use the machine's zone for TIMESTAMPTZ arithmetic and formatting.
     con.execute("SET TimeZone = 'UTC'")
+    # Trino divides two integers as integers (7 / 2 is 3). The translator knows the types of literals and lake
+    # columns, not always of CTE or VALUES columns (count(*) AS n, then n / 2): DuckDB decides at bind time.
+    con.execute("SET integer_division = true")
+    register_functions(con)
+
+
+def register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """The sl_* functions and macros translated queries call (athena_queries/trino_functions.py, trino_sql.py)."""
+    for name, (function, parameters, returns) in UDFS.items():
+        # Each function handles NULL arguments itself, as Trino documents them.
+        con.create_function(f"sl_{name}", function, parameters, returns, null_handling="special")
+    for macro in trino_sql.MACROS:
+        con.execute(macro)
+
+
+def connect(lake_dir: Path, database: str | None = None, bucket: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per Glue table over `lake_dir`, UTC session time zone, like Athena.
+
+    With `database`, the views also exist as `database.table` (translated queries drop the qualifier anyway).
+    `bucket` is the S3 bucket "$path" names (default: local mode's lake bucket for this config).
+    """
+    con = duckdb.connect()
+    prepare(con)
     # Athena reads from S3 on every query; DuckDB's in-memory cache of file blocks would hide repeated reads (the
     # footers read while binding, earlier runs) from the bytes-scanned count.
     con.execute("SET enable_external_file_cache = false")
+    _register_files(con, lake_dir, bucket or default_names().bucket)
     tables = [(FAMILY_TABLES[f], f) for f in FAMILIES] + [(ALL_EVENTS_TABLE, None)]
     schemas = ["main"] + ([database] if database and database != "main" else [])
     for schema in schemas:
@@ -180,15 +182,40 @@ def connect(lake_dir: Path, database: str | None = None) -> duckdb.DuckDBPyConne
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         for table, family in tables:
             con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS {_view_sql(lake_dir, family)}')
+    for table, family in tables:
+        hidden_view = trino_sql.HIDDEN_VIEW_PREFIX + table
+        con.execute(f'CREATE OR REPLACE VIEW "{hidden_view}" AS {_view_sql(lake_dir, family, hidden=True)}')
     return con
 
 
-def run(sql: str, lake_dir: Path, database: str | None = None) -> LocalRun:
-    """Run Trino `sql` on DuckDB over `lake_dir`; LocalQueryError (or UnsupportedConstructError) when it cannot."""
-    duckdb_sql = transpile(sql)
+def _register_files(con: duckdb.DuckDBPyConnection, lake_dir: Path, bucket: str) -> None:
+    """sl_lake_files: each lake file's path as DuckDB reports it, its S3 URI, size and modification time."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE sl_lake_files "
+        "(local_path VARCHAR, s3_path VARCHAR, size BIGINT, modified TIMESTAMPTZ)"
+    )
+    _, files = _files_pattern(lake_dir, None)
+    rows = []
+    for path in files:
+        stat = path.stat()
+        key = path.relative_to(lake_dir).as_posix()
+        # Athena reports the object's last-modified time at millisecond precision.
+        modified_ms = stat.st_mtime_ns // 1_000_000
+        rows.append((path.as_posix(), f"s3://{bucket}/{key}", stat.st_size, modified_ms))
+    if rows:
+        con.executemany("INSERT INTO sl_lake_files VALUES (?, ?, ?, make_timestamptz(? * 1000))", rows)
+
+
+def run(sql: str, lake_dir: Path, database: str | None = None, bucket: str | None = None) -> LocalRun:
+    """Run Trino `sql` on DuckDB over `lake_dir`; LocalQueryError (or UnsupportedConstructError) when it cannot.
+
+    `database` is the Glue database tables may be qualified with (`streamlake.sensor_data`,
+    `awsdatacatalog.streamlake.sensor_data`); by default local mode's for this config.
+    """
+    duckdb_sql = transpile(sql, database)
     if not lake_dir.is_dir():
         raise LocalQueryError(f"local lake directory {lake_dir} does not exist (start local mode or pass --lake-dir)")
-    con = connect(lake_dir, database)
+    con = connect(lake_dir, database, bucket)
     try:
         return execute(con, duckdb_sql, lake_dir)
     finally:
@@ -199,30 +226,42 @@ def execute(con: duckdb.DuckDBPyConnection, duckdb_sql: str, data_root: Path) ->
     """Run already-transpiled `duckdb_sql` on `con`, counting the bytes read from files under `data_root`.
 
     Separate from run() so a benchmark can point the same tables at another layout (e.g. unpartitioned JSON).
+    Columns are handed back by position, so two output columns with one name keep their own values, and named as
+    Trino names them: lower case, `_col<i>` for an expression written without a name.
     """
     duckdb_sql = duckdb_sql.rstrip().rstrip(";")
     try:
         described = con.execute(f"DESCRIBE {duckdb_sql}").fetchall()
     except duckdb.Error as error:
         raise LocalQueryError(f"DuckDB rejected the translated query: {_first_line(error)}") from None
-    # Fetching TIMESTAMPTZ into Python needs pytz; Athena's own results carry no zone either, so hand back UTC
-    # wall-clock timestamps (the session zone is UTC).
-    projections = [
-        f'CAST("{name}" AS TIMESTAMP) AS "{name}"' if kind.startswith("TIMESTAMP WITH TIME ZONE") else f'"{name}"'
-        for name, kind, *_ in described
+    names = [
+        f"_col{i}" if name.startswith(trino_sql.UNNAMED_PREFIX) else name.lower()
+        for i, (name, *_) in enumerate(described)
     ]
-    wrapped = f"SELECT {', '.join(projections)} FROM ({duckdb_sql}) AS q"
+    # Fetching TIMESTAMPTZ into Python needs pytz; Athena's own results carry no zone either, so hand back UTC
+    # wall-clock timestamps (the session zone is UTC). Positional names (c0, c1, ...) so duplicates stay apart.
+    positional = [f'"c{i}"' for i in range(len(described))]
+    projections = [
+        f"CAST({p} AS TIMESTAMP)" if kind.startswith("TIMESTAMP WITH TIME ZONE") else p
+        for p, (_, kind, *_) in zip(positional, described, strict=True)
+    ]
+    wrapped = f"SELECT {', '.join(projections)} FROM ({duckdb_sql}) AS q({', '.join(positional)})"
     con.execute("CALL enable_logging('FileSystem')")
     con.execute("CALL truncate_duckdb_logs()")
     started = time.perf_counter()
     try:
         rows = con.execute(wrapped).fetchall()
     except duckdb.Error as error:
-        raise LocalQueryError(f"DuckDB failed running the query: {_first_line(error)}") from None
+        message = _first_line(error)
+        refused = message.find(REFUSED_AT_RUN_TIME)
+        if refused >= 0:
+            # A macro met a value it cannot print as Trino would (CAST(timestamp AS varchar)): a refusal.
+            raise UnsupportedConstructError(message[message.rfind(":", 0, refused) + 1 :].strip()) from None
+        raise LocalQueryError(f"DuckDB failed running the query: {message}") from None
     elapsed = time.perf_counter() - started
     scanned, files = _bytes_read(con, data_root)
     con.execute("CALL disable_logging()")
-    return LocalRun([d[0] for d in described], rows, scanned, elapsed, duckdb_sql, files)
+    return LocalRun(names, rows, scanned, elapsed, duckdb_sql, files)
 
 
 def _bytes_read(con: duckdb.DuckDBPyConnection, data_root: Path) -> tuple[int, dict[str, int]]:
@@ -262,4 +301,6 @@ def _footer_start(path: Path) -> int:
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    """The error on one line (DuckDB spreads some messages, like a Python function's exception, over several)."""
+    text = " ".join(str(error).split())
+    return text[:400] if text else type(error).__name__

@@ -1,10 +1,13 @@
-"""Run a saved query on Athena or locally (DuckDB) and present the result; `python -m athena_queries` uses it.
+"""Run a query on Athena or locally (DuckDB) and present the result; `python -m athena_queries` uses it.
 
 Library API (local/demo.py and tests use it):
 
     result = run_local("lab_latest_readings", {}, Path("run/lake"))
     print(format_table(result))
     result.columns, result.rows, result.bytes_scanned
+
+A query is a saved query's name, or a SavedQuery for SQL that is not saved:
+`resolve_query("FILE.sql" | "-" | NAME, sql=None)` reads a file, stdin or the text of `--sql`.
 
 Both modes return a `Result` with the same column names and Python values for the same data: numbers as int/float,
 timestamps as naive UTC datetimes, strings as str, NULL as None.
@@ -16,6 +19,7 @@ import csv
 import io
 import json
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from athena_queries import ParameterError, SavedQuery, UnknownQueryError, get_query
+from athena_queries import ParameterError, SavedQuery, UnknownQueryError, adhoc_query, get_query
 from athena_queries import aws as athena_engine
 from athena_queries import local as local_engine
 
@@ -69,23 +73,52 @@ def cost_usd(bytes_scanned: int) -> float:
     return billed / TB * PRICE_PER_TB_USD
 
 
-def _query(name: str, params: Mapping[str, str] | None) -> tuple[SavedQuery, str]:
+def resolve_query(spec: str | None, sql: str | None = None) -> SavedQuery:
+    """The query the command line names: `--sql` text, `-` (stdin), a `.sql` file, or a saved query's name.
+
+    RunnerError with one line when it names none of these, the file cannot be read, or its parameters are invalid.
+    """
     try:
-        query = get_query(name)
-        return query, query.render(dict(params or {}))
+        if sql is not None:
+            if spec is not None:
+                raise RunnerError("give a query name or file, or --sql, not both")
+            return adhoc_query(sql, "sql")
+        if spec is None:
+            raise RunnerError("name a saved query, a .sql file, - (stdin) or --sql \"...\"")
+        if spec == "-":
+            return adhoc_query(sys.stdin.read(), "stdin")
+        path = Path(spec)
+        if spec.endswith(".sql") or path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as error:
+                raise RunnerError(f"cannot read {spec}: {error.strerror or error}") from None
+            return adhoc_query(text, path.stem)
+        return get_query(spec)
+    except (UnknownQueryError, ParameterError, ValueError) as error:
+        raise RunnerError(str(error)) from None
+
+
+def _query(query: str | SavedQuery, params: Mapping[str, str] | None) -> tuple[SavedQuery, str]:
+    try:
+        saved = query if isinstance(query, SavedQuery) else get_query(query)
+        return saved, saved.render(dict(params or {}))
     except (UnknownQueryError, ParameterError) as error:
         raise RunnerError(str(error)) from None
 
 
-def run_local(name: str, params: Mapping[str, str] | None, lake_dir: Path | str) -> Result:
-    """Run saved query `name` on DuckDB over the local lake directory `lake_dir` (e.g. `<run dir>/lake`).
+def run_local(
+    name: str | SavedQuery, params: Mapping[str, str] | None, lake_dir: Path | str, *, database: str | None = None
+) -> Result:
+    """Run a query (a saved query's name, or a SavedQuery) on DuckDB over the local lake `lake_dir` (`run/lake`).
 
-    `params` maps parameter names to values as text, like `--param k=v` ({} for the defaults). Raises RunnerError
-    with a one-line reason for an unknown query or parameter, a construct DuckDB cannot reproduce, or a DuckDB error.
+    `params` maps parameter names to values as text, like `--param k=v` ({} for the defaults); `database` is the
+    Glue database tables may be qualified with (default: local mode's). Raises RunnerError with a one-line reason
+    for an unknown query or parameter, a construct the local engine refuses (named), or a DuckDB error.
     """
     query, sql = _query(name, params)
     try:
-        local = local_engine.run(sql, Path(lake_dir))
+        local = local_engine.run(sql, Path(lake_dir), database)
     except local_engine.LocalQueryError as error:
         raise RunnerError(f"{query.name}: {error}") from None
     return Result(
@@ -94,7 +127,7 @@ def run_local(name: str, params: Mapping[str, str] | None, lake_dir: Path | str)
 
 
 def run_athena(
-    name: str,
+    name: str | SavedQuery,
     params: Mapping[str, str] | None,
     *,
     workgroup: str | None = None,
@@ -105,7 +138,7 @@ def run_athena(
     cloudformation: Any | None = None,
     **options: Any,
 ) -> Result:
-    """Run saved query `name` on Athena in the streamlake workgroup; RunnerError with a one-line reason on failure.
+    """Run a query (saved name or SavedQuery) on Athena in the streamlake workgroup; RunnerError (one line) on failure.
 
     The workgroup and database come from the arguments, else STREAMLAKE_ATHENA_WORKGROUP / STREAMLAKE_GLUE_DATABASE,
     else the outputs of the data lake stack (`stack_name`, default `<prefix>-data-lake` from cdk.json).

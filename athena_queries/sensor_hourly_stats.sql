@@ -1,5 +1,5 @@
 -- Per sensor and hour: readings, min/avg/max and p95 of temperature, and avg/p95 of humidity.
--- p95 is approx_percentile (a t-digest on Athena, approx_quantile in DuckDB locally): approximate by design.
+-- p95 is approx_percentile: a t-digest estimate on Athena; locally the exact nearest-rank value it estimates.
 -- Reads only the hour partitions that can hold events in [since, until): data is partitioned by arrival hour,
 -- which is never before the event's hour, so the scan runs to the hour after `until` to catch late arrivals.
 -- @param since timestamp = now-24h  first event time included (UTC; ISO-8601 or now-<n>m|h|d)

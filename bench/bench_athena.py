@@ -69,10 +69,11 @@ def _json_connection(path: Path):
     """DuckDB with `sensor_data` over one unpartitioned JSON-lines file; partition columns derived from time."""
     import duckdb
 
+    from athena_queries import local
     from streamlake import lake
 
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    local.prepare(con)  # UTC, integer division and the sl_* functions translated queries call
     types = {"string": "VARCHAR", "double": "DOUBLE"}
     spec = ", ".join(f"'{c}': '{types[t]}'" for c, t in lake.table_columns("sensor")) + ", 'family': 'VARCHAR'"
     columns = ", ".join(f'"{c}"' for c, _ in lake.table_columns("sensor"))

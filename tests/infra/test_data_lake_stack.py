@@ -174,4 +174,7 @@ def test_lab_queries_are_verbatim(synth):
         "SELECT sensor_id, AVG(temperature) as avg_temp FROM sensor_data GROUP BY sensor_id;"
         in by_name["lab_avg_temperature_by_sensor"]
     )
-    assert "SELECT * FROM sensor_data WHERE temperature > 30;" in by_name["lab_readings_above_30c"]
+    assert (
+        "SELECT sensor_id, temperature, timestamp FROM sensor_data WHERE temperature > 30.0 ORDER BY timestamp DESC;"
+        in by_name["lab_readings_above_30c"]
+    )
