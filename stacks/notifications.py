@@ -20,7 +20,6 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 
