@@ -209,7 +209,7 @@ class Templates:
             return [self.resolve(stack, v) for v in value]
         if not isinstance(value, dict):
             return value
-        if len(value) != 1 or not next(iter(value)).startswith(("Fn::", "Ref")):
+        if len(value) != 1 or not (next(iter(value)) == "Ref" or next(iter(value)).startswith("Fn::")):
             return {k: self.resolve(stack, v) for k, v in value.items()}
         ((function, argument),) = value.items()
         if function == "Ref":
@@ -394,12 +394,15 @@ class Verdict:
     reasons: list[str]
 
     def aws_error(self) -> str:
-        """The message AWS gives a refused call (the form CloudWatch records in the alarm history)."""
-        who = self.call.caller.source_arn if self.call.caller.service else self.call.caller.role_arn
+        """The message AWS gives a refused call: for a service acting for a resource, the form CloudWatch records
+        in an alarm's history; for a role, the AccessDenied form."""
         service, _, operation = self.call.action.partition(":")
-        return f"Resource {who} is not authorized to perform: {service.upper()}:{operation} on resource: " + (
-            self.call.resource
-        )
+        if self.call.caller.service:
+            who = f"Resource: {self.call.caller.source_arn}"
+            action = f"{service.upper()}:{operation}"
+        else:
+            who, action = f"User: {self.call.caller.role_arn}", self.call.action
+        return f"{who} is not authorized to perform: {action} on resource: {self.call.resource}"
 
 
 class WiringChecker:

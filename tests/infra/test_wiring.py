@@ -104,7 +104,7 @@ def test_the_old_topic_policy_leaves_cloudwatch_unable_to_publish(synth):
     verdict = result.verdicts[0]
     assert verdict.reasons == ["no resource policy allows the service principal"]
     message = verdict.aws_error()
-    assert message.startswith("Resource arn:aws:cloudwatch:eu-west-1:123456789012:alarm:")
+    assert message.startswith("Resource: arn:aws:cloudwatch:eu-west-1:123456789012:alarm:")
     assert " is not authorized to perform: SNS:Publish on resource: arn:aws:sns:eu-west-1:123456789012:" in message
 
 
@@ -267,6 +267,10 @@ def test_an_explicit_deny_wins_over_any_allow_and_not_action_excludes():
     assert checker.evaluate(Call(caller, "s3:PutObject", "arn:aws:s3:::b/k")).allowed
     denied = checker.evaluate(Call(caller, "s3:DeleteObject", "arn:aws:s3:::b/k"))
     assert not denied.allowed and denied.reasons == ["explicitly denied by a statement"]
+    assert denied.aws_error() == (
+        "User: arn:aws:iam::123456789012:role/s-r is not authorized to perform: s3:DeleteObject on resource: "
+        "arn:aws:s3:::b/k"
+    )
     assert checker.evaluate(Call(caller, "s3:DeleteObject", "arn:aws:s3:::other/k")).allowed
 
 
