@@ -7,12 +7,14 @@ AWS would refuse, records the error AWS writes into the alarm history instead of
 The policies come from the real stack: the alerting stack (stacks/pipeline.py AlertingStack) is synthesised with
 cdk.json's context, and its template is evaluated by streamlake.wiring, the same evaluator `make check-deploy` uses.
 Synthesis needs the CDK (about 5 s with its import), so the template is cached under build/policies/, keyed by a
-hash of cdk.json and the stack sources that write these policies; a change to either synthesises again.
+hash of cdk.json, the stack sources that write these policies and the aws-cdk-lib version; a change to any of
+them synthesises again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -30,6 +32,8 @@ ALERTING_STACK = "Alerting"
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
+    # The CDK itself writes the policies too (enforce_ssl's statement): its version is part of the key.
+    digest.update(importlib.metadata.version("aws-cdk-lib").encode())
     for name in _SOURCES:
         digest.update(name.encode())
         digest.update((ROOT / name).read_bytes())
