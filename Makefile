@@ -11,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo test lint synth bench clean browser soak fuzz
+.PHONY: install demo test lint synth check-deploy bench clean browser soak fuzz
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ test: install lint browser
 
 synth: install
 	npx cdk synth --quiet
+
+# Before `cdk deploy`: synth with your values into cdk.out, cdk-nag and cfn-lint on every template, the offline
+# wiring check (every service-to-service permission: identity, resource, key and trust policies) on cdk.out, and
+# the monthly cost line, e.g. `make check-deploy ARGS="-c alert_emails=you@example.com -c shard_count=2"`.
+check-deploy: install
+	$(BIN)/python -m stacks.check_deploy $(ARGS)
+	WIRING_TEMPLATES_DIR=cdk.out $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/infra/test_wiring.py \
+	  -k test_user_templates_are_wired
+	$(BIN)/python -m streamlake cost --summary $(ARGS)
 
 # Debian's Chromium for the live view's browser test (tests/web/test_browser.py; Playwright drives it, nothing is
 # downloaded). Installed only when missing, as root or with passwordless sudo. Where neither is possible the browser

@@ -15,6 +15,11 @@ A state change updates the alarm in moto (so `describe-alarms` shows it) and pub
 JSON to the ops topic, as the alarm and OK actions do. Two local choices: the windows end now instead of at the
 last period boundary, so a local alarm reacts within seconds; and an alarm's first evaluation (out of
 INSUFFICIENT_DATA into OK) notifies no one, which keeps the mailbox for what matters.
+
+Publishing is what CloudWatch's service principal does on AWS, so it succeeds only if the synthesised ops topic and
+key policies let `cloudwatch.amazonaws.com` publish for this alarm (local.policies.PublishGate). When they do not,
+nothing is e-mailed and the transition carries the error AWS records in the alarm history ("... is not authorized
+to perform: SNS:Publish ..."), as `action_error`; `action_failures` lists them all.
 """
 
 from __future__ import annotations
@@ -25,12 +30,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from local.bounded import RecentLog
 from streamlake.alarms import AlarmSpec
 
 KEEP_TRANSITIONS = 1000  # alarm transitions kept in memory (the live view keeps its own 500)
+
+
+class PublishPolicy(Protocol):
+    def refusal(self, alarm_name: str, topic_arn: str) -> str | None: ...
+
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanOrEqualToThreshold": operator.ge,
@@ -45,6 +55,8 @@ class Transition:
     old_state: str
     new_state: str
     reason: str
+    # Set when the alarm action failed (the ops topic's policies refuse CloudWatch), with AWS's history text.
+    action_error: str | None = None
 
 
 class AlarmEvaluator:
@@ -59,6 +71,7 @@ class AlarmEvaluator:
         resource_names: dict[str, str],
         ops_topic_arn: str,
         name_prefix: str,
+        publish_policy: PublishPolicy,
         region: str = "us-east-1",
         account_id: str = "123456789012",
     ) -> None:
@@ -70,6 +83,8 @@ class AlarmEvaluator:
         self._prefix = name_prefix
         self._region = region
         self._account = account_id
+        self._publish_policy = publish_policy
+        self.action_failures: list[Transition] = []
         self.states: dict[str, str] = {self.alarm_name(s): "INSUFFICIENT_DATA" for s in specs}
         # Bounded: local mode runs for hours. `len(history)` counts every transition; the live view copies new ones.
         self.history: RecentLog[Transition] = RecentLog(KEEP_TRANSITIONS)
@@ -163,7 +178,12 @@ class AlarmEvaluator:
             )
 
     def _notify(self, spec: AlarmSpec, transition: Transition, now: datetime) -> None:
-        """The JSON CloudWatch publishes to an alarm's SNS actions."""
+        """The JSON CloudWatch publishes to an alarm's SNS actions, if the topic's policies let CloudWatch publish."""
+        refusal = self._publish_policy.refusal(transition.alarm_name, self._topic)
+        if refusal is not None:
+            transition.action_error = refusal
+            self.action_failures.append(transition)
+            return
         message = {
             "AlarmName": transition.alarm_name,
             "AlarmDescription": spec.description,

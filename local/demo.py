@@ -233,6 +233,8 @@ def _report(stack: LocalStack, summary: Any, run_dir: Path) -> int:
     # Alarms are evaluated every few seconds; one evaluation now shows the pipeline alarms this run triggered.
     for change in stack.evaluate_alarms():
         _say(f"    alarm {change.alarm_name}: {change.old_state} -> {change.new_state}")
+        if change.action_error:
+            _say(f"      not e-mailed, as on AWS: {change.action_error}")
     stack.wait_for_mail()
     delivered = stack.mailbox.delivered
     alerts = [d for d in delivered if d.topic_arn == stack.resources.alerts_topic_arn]

@@ -31,6 +31,7 @@ from local.firehose import FirehoseDeliverer, LakeWriter
 from local.mailbox import Mailbox
 from local.metrics import HandlerOutput, MetricsSink, metric_datum
 from local.moto_server import ACCOUNT_ID, REGION, MotoEndpoint, MotoServer
+from local.policies import PublishGate, alerting_template
 from local.poller import CheckpointStore, EventSourceSettings, KinesisEventSourceMapping
 from local.resources import LocalResources, provision
 from streamlake import lake
@@ -198,6 +199,10 @@ class LocalStack:
             resource_names=self.resources.resource_names(),
             ops_topic_arn=self.resources.ops_topic_arn,
             name_prefix=self.config.prefix,
+            # The synthesised ops topic and key policies decide whether CloudWatch may publish, as on AWS.
+            publish_policy=PublishGate(alerting_template(), account=ACCOUNT_ID, region=REGION),
+            region=REGION,
+            account_id=ACCOUNT_ID,
         )
         self.mailbox = Mailbox(
             sqs=self.clients["sqs"],

@@ -153,7 +153,7 @@ class KafkaBridge(Construct):
             )
         # CDK attaches AWSLambdaMSKExecutionRole for the ENIs Lambda creates in the cluster's VPC.
         suppress(
-            self.function,
+            self.function.role,
             "AwsSolutions-IAM4",
             "AWSLambdaMSKExecutionRole is the AWS-maintained policy an MSK event source needs to create network "
             "interfaces in the cluster's VPC and describe the cluster; it grants no data access.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Duration, IgnoreMode, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
@@ -49,9 +50,12 @@ def python_function(
     environment: dict[str, str] | None = None,
     powertools_version: str | None = None,
 ) -> lambda_.Function:
-    """A function of the shared asset with its own log group (one month; kept with `retain_logs`).
+    """A function of the shared asset with its own log group (one month; kept with `retain_logs`) and its own role,
+    which may write to that log group only.
 
-    With `powertools_version` it gets the Powertools layer and active X-Ray tracing (Powertools' Tracer).
+    The role is not AWSLambdaBasicExecutionRole: that managed policy allows logs:CreateLogGroup, CreateLogStream and
+    PutLogEvents on every log group of the account. With `powertools_version` the function gets the Powertools
+    layer and active X-Ray tracing (Powertools' Tracer).
     """
     log_group = logs.LogGroup(
         scope,
@@ -59,6 +63,14 @@ def python_function(
         retention=logs.RetentionDays.ONE_MONTH,
         removal_policy=RemovalPolicy.RETAIN if retain_logs else RemovalPolicy.DESTROY,
     )
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"{description[:900]} (writes only its own log group)",
+    )
+    # logs:CreateLogStream and logs:PutLogEvents on this group's ARN (arn:...:log-group:NAME:*, its streams).
+    log_group.grant_write(role)
     return lambda_.Function(
         scope,
         construct_id,
@@ -72,5 +84,6 @@ def python_function(
         timeout=timeout,
         tracing=lambda_.Tracing.ACTIVE if powertools_version else None,
         log_group=log_group,
+        role=role,
         environment=environment,
     )

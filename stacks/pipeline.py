@@ -49,12 +49,13 @@ _LAKE_OBJECTS_REGEX = "/^Resource::.*StorageLake[0-9A-F]{{8}}[^/]*\\/{suffix}$/g
 
 
 def _acknowledge_cdk_helpers(stack: cdk.Stack) -> None:
-    """Findings on the Lambda functions CDK itself adds (bucket auto-delete, log retention custom resources)."""
+    """Findings on the Lambda functions CDK itself adds (the bucket auto-delete custom resource provider); our own
+    functions have roles that write only their own log group (stacks/lambda_code.py)."""
     suppress(
         stack,
         "AwsSolutions-IAM4",
-        "AWSLambdaBasicExecutionRole only lets a function write its own CloudWatch logs; used by our functions "
-        "and by CDK's custom-resource providers.",
+        "AWSLambdaBasicExecutionRole is attached by CDK to its own custom-resource provider (auto-delete of bucket "
+        "objects), whose role and code CDK owns; streamlake's functions do not use it.",
         applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
     )
 
@@ -175,24 +176,17 @@ class IngestionStack(cdk.Stack):
                 retain_logs=config.retain_data,
             ),
         )
-        _acknowledge_cdk_helpers(self)
         suppress(
             self,
             "AwsSolutions-IAM5",
-            "Object-level wildcards produced by CDK grants, each scoped to this app's lake bucket (for the "
-            "processor to quarantine/ only, for the window-metrics function to metrics/window_metrics/ only); the "
-            "KMS and S3 action groups those grants expand to; and X-Ray trace "
-            "writes and Firehose's glue:GetSchemaVersion, which support no resource-level permissions.",
+            "Object-level wildcards of bucket grants, scoped to this app's lake bucket: quarantine/ for the processor, "
+            "metrics/window_metrics/ for the window-metrics function; the KMS and S3 action groups CDK grants expand "
+            "to (Abort* is AbortMultipartUpload); and X-Ray trace writes, which support no resource-level permissions.",
             applies_to=[
                 "Action::s3:Abort*",
-                "Action::s3:DeleteObject*",
-                "Action::s3:GetBucket*",
-                "Action::s3:GetObject*",
-                "Action::s3:List*",
                 "Action::kms:GenerateDataKey*",
-                "Action::kms:ReEncrypt*",
                 "Resource::*",
-                {"regex": _LAKE_OBJECTS_REGEX.format(suffix="(quarantine\\/|metrics\\/window_metrics\\/)?\\*")},
+                {"regex": _LAKE_OBJECTS_REGEX.format(suffix="(quarantine\\/|metrics\\/window_metrics\\/)\\*")},
             ],
         )
         cdk.CfnOutput(self, OUTPUT_STREAM_NAME, value=self.stream.stream_name)
@@ -342,17 +336,14 @@ class KafkaBridgeStack(cdk.Stack):
                 auth=k.auth,
             ),
         )
-        _acknowledge_cdk_helpers(self)
         suppress(
             self,
             "AwsSolutions-IAM5",
-            "Object-level wildcard from the bucket grant, scoped to quarantine/ of this app's lake bucket; the KMS "
-            "action groups grants expand to; and X-Ray trace writes, which support no resource-level permissions.",
+            "Object-level wildcard from the bucket grant, scoped to quarantine/ of this app's lake bucket (Abort* "
+            "is AbortMultipartUpload); and X-Ray trace writes, which support no resource-level permissions.",
             applies_to=[
                 "Resource::*",
                 "Action::s3:Abort*",
-                "Action::kms:GenerateDataKey*",
-                "Action::kms:ReEncrypt*",
                 {"regex": _LAKE_OBJECTS_REGEX.format(suffix="quarantine\\/\\*")},
             ],
         )

@@ -38,3 +38,25 @@ def test_cfn_lint_reports_no_errors(config, request):
         matches = lint(json.dumps(template.to_json()), config=ManualArgs(regions=["eu-west-1", "us-east-1"]))
         errors = [m for m in matches if m.rule.id.startswith("E")]
         assert not errors, f"{name}: " + "; ".join(f"{m.rule.id} {m.message}" for m in errors)
+
+
+def test_check_deploy_reports_nag_findings_of_the_assembly(tmp_path, monkeypatch, capsys):
+    """stacks.check_deploy reads cdk-nag's findings from the cloud assembly: one unacknowledged finding fails it."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_sqs as sqs
+    from cdk_nag import AwsSolutionsChecks
+
+    from stacks import check_deploy
+
+    def app_with_a_plain_queue(context, outdir):
+        app = cdk.App(outdir=outdir)
+        stack = cdk.Stack(app, "Plain")
+        sqs.Queue(stack, "Queue")
+        cdk.Aspects.of(app).add(AwsSolutionsChecks())
+        return app, type("P", (), {"stacks": [stack]})()
+
+    monkeypatch.setattr(check_deploy, "create_app", app_with_a_plain_queue)
+    assert check_deploy.main(["--outdir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "cdk-nag (AwsSolutions): 2 unacknowledged finding(s)" in out
+    assert "AwsSolutions-SQS3" in out and "AwsSolutions-SQS4" in out

@@ -105,5 +105,10 @@ def test_bridge_may_touch_only_the_stream_the_quarantine_prefix_and_the_secret(s
             assert json.dumps(resource).endswith('"/quarantine/*"]]}')
         elif service == "secretsmanager":
             assert json.dumps(resource).endswith(f':secret:{KAFKA_CONFLUENT["kafka_secret_name"]}-??????"]]}}')
+        elif service == "logs":  # only its own log group, not AWSLambdaBasicExecutionRole's every group
+            _, function = only(t, "AWS::Lambda::Function", {"Handler": BRIDGE})
+            log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+            assert resource == {"Fn::GetAtt": [log_group, "Arn"]}
+            assert sorted(statement["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
         else:
             assert (service, resource) == ("xray", "*")  # X-Ray has no resource-level permissions

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -11,11 +13,19 @@ from moto import mock_aws
 
 from local.alarms import AlarmEvaluator
 from local.mailbox import Mailbox, read_mailbox
+from local.policies import PublishGate, alerting_template
 from streamlake.alarms import AlarmSpec, alarm_specs
 from streamlake.config import Config
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 ITERATOR_AGE = next(s for s in alarm_specs(Config()) if s.key == "iterator-age")  # Maximum, 60 s x 5, >= 60000
+ACCOUNT = "123456789012"
+
+
+@functools.cache
+def synthesised_gate() -> PublishGate:
+    """CloudWatch's publish permission as the synthesised alerting stack grants it."""
+    return PublishGate(alerting_template(), account=ACCOUNT, region="us-east-1")
 
 
 @pytest.fixture
@@ -33,7 +43,7 @@ def aws(monkeypatch):
         yield cloudwatch, sns, sqs, queue, topic
 
 
-def evaluator(aws, specs=(ITERATOR_AGE,)) -> AlarmEvaluator:
+def evaluator(aws, specs=(ITERATOR_AGE,), gate: PublishGate | None = None) -> AlarmEvaluator:
     cloudwatch, sns, _, _, topic = aws
     return AlarmEvaluator(
         cloudwatch=cloudwatch,
@@ -42,6 +52,7 @@ def evaluator(aws, specs=(ITERATOR_AGE,)) -> AlarmEvaluator:
         resource_names={"stream": "events", "queue": "dlq"},
         ops_topic_arn=topic,
         name_prefix="streamlake",
+        publish_policy=gate or synthesised_gate(),
     )
 
 
@@ -178,6 +189,7 @@ def test_datapoints_of_the_current_second_count(aws):
         resource_names={"service": "processor"},
         ops_topic_arn=aws[4],
         name_prefix="streamlake",
+        publish_policy=synthesised_gate(),
     )
     now = datetime.now(UTC)
     for value in (4, 3, 3):
@@ -194,3 +206,37 @@ def test_datapoints_of_the_current_second_count(aws):
         )
     # WHEN the alarms are evaluated right away THEN the newest datapoints are in the window
     assert [t.new_state for t in alarms.evaluate()] == ["ALARM"]
+
+
+def _alarm_into_alarm_state(aws, alarms: AlarmEvaluator) -> None:
+    for minute in range(5):
+        put_age(aws[0], minute, 90_000)
+    alarms.evaluate(T0 + timedelta(minutes=5))
+
+
+def test_an_alarm_is_emailed_because_the_synthesised_ops_topic_policy_lets_cloudwatch_publish(aws, tmp_path):
+    alarms = evaluator(aws)
+    _alarm_into_alarm_state(aws, alarms)
+    assert alarms.action_failures == []
+    assert mailbox(aws, tmp_path).deliver_pending() == 1
+
+
+def test_with_the_old_deny_only_topic_policy_the_alarm_fails_its_action_as_on_aws(aws, tmp_path):
+    # GIVEN the alerting stack as it was synthesised before CloudWatch was allowed: a TLS-only Deny, nothing else
+    template = copy.deepcopy(alerting_template())
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::SNS::TopicPolicy":
+            statements = resource["Properties"]["PolicyDocument"]["Statement"]
+            statements[:] = [s for s in statements if s["Effect"] == "Deny"]
+            assert statements and all(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+    alarms = evaluator(aws, gate=PublishGate(template, account=ACCOUNT, region="us-east-1"))
+    # WHEN the alarm goes into ALARM
+    _alarm_into_alarm_state(aws, alarms)
+    # THEN nobody is e-mailed, and the transition carries the error CloudWatch writes in the alarm history
+    (failed,) = alarms.action_failures
+    assert failed.new_state == "ALARM"
+    assert mailbox(aws, tmp_path).deliver_pending() == 0
+    assert (
+        f"Resource: arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:streamlake-iterator-age is not authorized to "
+        f"perform: SNS:Publish on resource: {aws[4]}" in failed.action_error
+    )
