@@ -581,7 +581,15 @@ class WiringChecker:
 PROCESSOR_HANDLER = "lambdas.processor.handler.handler"
 TRANSFORM_HANDLER = "lambdas.transform.handler.handler"
 BRIDGE_HANDLER = "lambdas.bridge.handler.handler"
-_HANDLERS = {"processor": PROCESSOR_HANDLER, "transform": TRANSFORM_HANDLER, "bridge": BRIDGE_HANDLER}
+METRICS_HANDLER = "lambdas.metrics.handler.handler"
+_HANDLERS = {
+    "processor": PROCESSOR_HANDLER,
+    "transform": TRANSFORM_HANDLER,
+    "bridge": BRIDGE_HANDLER,
+    "metrics": METRICS_HANDLER,
+}
+# Each table by its TTL attribute (stacks/processor.py, stacks/metrics.py).
+_TABLES = {"idempotency": "expiration", "windows": "expires_at"}
 _TOPICS = {"alerts": "streamlake alerts", "ops": "streamlake pipeline alarms"}
 # Each bucket by a lifecycle rule only it has (stacks/storage.py).
 _BUCKETS = {"lake": "raw-to-ia-then-glacier", "access-logs": "expire-logs", "results": "expire-results"}
@@ -590,10 +598,10 @@ _BUCKETS = {"lake": "raw-to-ia-then-glacier", "access-logs": "expire-logs", "res
 class DesignParts:
     """Symbolic names of the design's parts -> ARNs in the templates.
 
-    Callers: `role:processor|transform|bridge|firehose`, `service:<principal>@alarms` (each alarm),
+    Callers: `role:processor|transform|bridge|metrics|firehose`, `service:<principal>@alarms` (each alarm),
     `service:<principal>@bucket:<name>` (a bucket acting, e.g. server access logging), `service:<principal>@account`.
     Resources: `topic:alerts|ops`, `key:topics`, `bucket:<name>`, `object:<bucket>/<key>`, `stream`, `queue:dlq`,
-    `table:idempotency`, `function:<name>`, `logs:<function or firehose>` (a log stream of its group),
+    `table:idempotency|windows`, `function:<name>`, `logs:<function or firehose>` (a log stream of its group),
     `role:<name>` (for sts:AssumeRole), `glue:catalog|database|table:<name>`, `kafka:cluster|topic|group` (the
     bridge's MSK mappings), `secret:bridge` (the SASL secret of its mappings), or a literal ARN (`arn:...`).
     """
@@ -656,8 +664,9 @@ class DesignParts:
             return t.arn(t.one("AWS::Kinesis::Stream"))
         if kind == "queue" and rest == "dlq":
             return t.arn(t.one("AWS::SQS::Queue"))
-        if kind == "table" and rest == "idempotency":
-            return t.arn(t.one("AWS::DynamoDB::Table"))
+        if kind == "table" and rest in _TABLES:
+            ttl = {"TimeToLiveSpecification": {"AttributeName": _TABLES[rest]}}
+            return t.arn(t.one("AWS::DynamoDB::Table", ttl))
         if kind == "function":
             return t.arn(self.function(rest))
         if kind == "role":

@@ -49,7 +49,7 @@ def test_every_edge_of_the_design_is_allowed_and_every_forbidden_one_refused(con
 
 @pytest.mark.parametrize(
     ("config", "mode", "edges"),
-    [("synth", "none", 52), ("synth_msk", "msk-iam", 66), ("synth_confluent", "confluent", 60)],
+    [("synth", "none", 68), ("synth_msk", "msk-iam", 82), ("synth_confluent", "confluent", 76)],
 )
 def test_each_configuration_is_checked_with_its_kafka_edges(config, mode, edges, request):
     templates = templates_of(request.getfixturevalue(config))
@@ -63,7 +63,7 @@ def test_every_role_of_ours_is_a_caller_in_the_edge_table(config, request):
     templates = templates_of(request.getfixturevalue(config))
     parts = DesignParts(templates)
     mode = kafka_mode(parts)
-    named = {"processor", "transform", "firehose"} | ({"bridge"} if mode != "none" else set())
+    named = {"processor", "transform", "metrics", "firehose"} | ({"bridge"} if mode != "none" else set())
     covered = {templates.arn(parts.role(n)) for n in named}
     callers = {e.caller.removeprefix("role:") for e in EDGES if e.caller.startswith("role:")}
     assert named <= callers
