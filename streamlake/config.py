@@ -90,7 +90,7 @@ class MetricsConfig:
     ttl_seconds: int = 3600
     idle_shard_seconds: int = 60
     batch_size: int = 1000
-    batch_window_seconds: int = 5
+    batch_window_seconds: int = 10
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,17 @@ PARQUET_RATIO = 0.9 / 23
 FAMILIES = 3
 PROCESSOR_METRICS, BRIDGE_METRICS = 8, 4
 LOG_BYTES_PER_INVOCATION = 1536  # assumed: EMF document + START/END/REPORT lines
+# Window-metrics function (stacks/metrics.py, bench/bench_metrics.py). Per invocation it reads and conditionally
+# writes each window item a batch touches: about 70 for the bench's mix (50 sensors, 5 locations, 6 services,
+# 8 courses); more entities, more items (16 per window and dimension at most). Its wall time is those DynamoDB
+# round trips, assumed 5 ms each and sequential, plus the CPU bench_metrics measures (moto's share included).
+METRICS_MEMORY_MB = 256
+METRICS_ITEMS_PER_INVOCATION = 70
+METRICS_ROUND_TRIP_MS = 5.0  # assumed, not measured
+METRICS_CPU_SECONDS_PER_RECORD = 1 / 1350
+# Custom metrics the function emits: 5 batch metrics, LateRecords x 3 families, and per closed window 3 per location,
+# 2 per service and 1 per student event type, for the bench's mix (5 locations, 6 services, 5 event types).
+WINDOW_METRICS = 5 + 3 + 3 * 5 + 2 * 6 + 5
 XRAY_RESERVOIR_PER_SECOND, XRAY_RATE = 1.0, 0.05
 
 # Bytes each saved query read in bench/bench_athena.py over 100,000 sensor records (docs/athena.md).
@@ -154,6 +165,14 @@ def processor_invocations_per_second(config: Config, rate: float) -> float:
     per_shard = rate / config.shard_count
     window = max(1, config.processor_batch_window_seconds)
     return config.shard_count * min(per_shard, max(per_shard / config.processor_batch_size, 1 / window))
+
+
+def metrics_invocations_per_second(config: Config, rate: float) -> float:
+    """The window-metrics mapping: one invocation per batch, or per batch window (at least 1 s), per shard."""
+    m = config.metrics
+    per_shard = rate / config.shard_count
+    window = max(1, m.batch_window_seconds)
+    return config.shard_count * min(per_shard, max(per_shard / m.batch_size, 1 / window))
 
 
 def xray_traces(invocations_per_second: float) -> float:
@@ -314,6 +333,7 @@ def estimate(config: Config, workload: Workload, prices: Prices) -> list[Item]:
             p["sns_email_per_hundred_thousand"],
             False,
         ),
+        *_window_metrics_items(config, workload, p),
         Item("CloudWatch", "custom metrics (EMF)", metrics, "metric-month", p["cloudwatch_custom_metric_month"], False),
         Item("CloudWatch", "log ingestion", log_gb, "GB", p["cloudwatch_logs_ingestion_per_gb"], False),
         Item(
@@ -326,6 +346,69 @@ def estimate(config: Config, workload: Workload, prices: Prices) -> list[Item]:
         ),
     ]
     return items
+
+
+def _window_metrics_items(config: Config, workload: Workload, p: Prices) -> list[Item]:
+    """The window-metrics function: its invocations, DynamoDB state, closed-window objects and EMF metrics."""
+    rate = metrics_invocations_per_second(config, workload.rate)
+    invocations = rate * SECONDS_PER_MONTH
+    records = workload.rate / rate
+    # A record touches one or two items (sensor and location); a small batch touches at most one per record.
+    items = min(float(METRICS_ITEMS_PER_INVOCATION), records)
+    cpu_ms = records * METRICS_CPU_SECONDS_PER_RECORD * 1000 / min(1.0, METRICS_MEMORY_MB / FULL_VCPU_MB)
+    duration_ms = float(math.ceil(cpu_ms + items * 2 * METRICS_ROUND_TRIP_MS))
+    units = invocations * items / 1e6
+    windows = SECONDS_PER_MONTH / config.metrics.window_seconds
+    return [
+        Item(
+            "Lambda",
+            "window-metrics requests",
+            invocations / 1e6,
+            "million requests",
+            p["lambda_requests_per_million"],
+            False,
+        ),
+        Item(
+            "Lambda",
+            f"window-metrics compute ({duration_ms:g} ms/invocation)",
+            invocations * duration_ms / 1000 * METRICS_MEMORY_MB / 1024,
+            "GB-second",
+            p["lambda_arm_gb_second"],
+            False,
+        ),
+        Item(
+            "DynamoDB",
+            f"window state writes ({items:g} items/invocation)",
+            units,
+            "million WRU",
+            p["dynamodb_write_request_units_per_million"],
+            False,
+        ),
+        Item(
+            "DynamoDB",
+            "window state reads (strongly consistent)",
+            units,
+            "million RRU",
+            p["dynamodb_read_request_units_per_million"],
+            False,
+        ),
+        Item(
+            "S3",
+            "window_metrics objects (one per closed window)",
+            windows / 1000,
+            "thousand requests",
+            p["s3_put_per_thousand"],
+            False,
+        ),
+        Item(
+            "CloudWatch",
+            "window metrics (EMF, per location/service/event type)",
+            WINDOW_METRICS,
+            "metric-month",
+            p["cloudwatch_custom_metric_month"],
+            False,
+        ),
+    ]
 
 
 def _alarm_count(config: Config) -> int:

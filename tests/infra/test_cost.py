@@ -136,3 +136,25 @@ def test_cli_prints_the_items_and_a_one_line_summary(capsys):
 def test_bad_input_is_refused_with_a_clear_message(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_window_metrics_items_at_ten_events_a_second():
+    # The metrics mapping gathers 10 s (metrics_batch_window_seconds): 0.1 invocation/s = 262,800 a month, each with
+    # 100 records, touching min(70, 100) = 70 window items: 18,396,000 writes and as many strongly consistent reads.
+    got = items_by_what(load_config(), Workload(rate=10))
+    assert got["Lambda: window-metrics requests"] == pytest.approx(262_800 / 1e6 * 0.20)
+    # CPU: 100 / 1350 s at 256/1769 of a vCPU = 511.85 ms; 70 items x 2 round trips x 5 ms = 700 ms -> 1212 ms;
+    # 262,800 x 1.212 s x 0.25 GB = 79,628.4 GB-s x $0.0000133334
+    assert got["Lambda: window-metrics compute (1212 ms/invocation)"] == pytest.approx(79_628.4 * 0.0000133334)
+    assert got["DynamoDB: window state writes (70 items/invocation)"] == pytest.approx(18.396 * 0.625)
+    assert got["DynamoDB: window state reads (strongly consistent)"] == pytest.approx(18.396 * 0.125)
+    # one object per closed 30 s window: 87,600 PUTs x $0.005 per 1,000
+    assert got["S3: window_metrics objects (one per closed window)"] == pytest.approx(0.438)
+    # 5 batch metrics + 3 LateRecords + 3 x 5 locations + 2 x 6 services + 5 event types = 40 x $0.30
+    assert got["CloudWatch: window metrics (EMF, per location/service/event type)"] == pytest.approx(12.0)
+
+
+def test_a_small_window_metrics_batch_touches_at_most_one_item_per_record():
+    # 1 event/s, 10 s batches: 10 records touch at most 10 items; 262,800 invocations x 10 = 2.628 M writes
+    got = items_by_what(load_config(), Workload(rate=1))
+    assert got["DynamoDB: window state writes (10 items/invocation)"] == pytest.approx(2.628 * 0.625)

@@ -34,7 +34,7 @@ def test_metrics_function_has_its_own_mapping_in_shard_order_with_retries_bisect
             "EventSourceArn": {"Fn::GetAtt": [stream_id, "Arn"]},
             "StartingPosition": "TRIM_HORIZON",
             "BatchSize": 1000,
-            "MaximumBatchingWindowInSeconds": 5,
+            "MaximumBatchingWindowInSeconds": 10,
             "BisectBatchOnFunctionError": True,
             "MaximumRetryAttempts": 10,
             "MaximumRecordAgeInSeconds": 3600,
