@@ -4,8 +4,8 @@ producer's failure file, and sending that file again completes the data."""
 
 from __future__ import annotations
 
-import itertools
 import json
+from typing import Any
 
 import pytest
 
@@ -30,15 +30,40 @@ def _finish(stack) -> None:
     assert stack.errors == []
 
 
+class OfferedRecords:
+    """A clock that advances with the records offered to a client: `records / rate` seconds."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.records = 0
+
+    def __call__(self) -> float:
+        return self.records / self.rate
+
+    def wrap(self, client: Any) -> Any:
+        clock = self
+
+        class Counting:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(client, name)
+
+            def put_records(self, **kwargs: Any) -> Any:
+                try:
+                    return client.put_records(**kwargs)
+                finally:
+                    clock.records += len(kwargs.get("Records", []))
+
+        return Counting()
+
+
 def test_writes_over_the_shard_limit_are_throttled_retried_and_land_once(tmp_path, tallies):
     with local_stack("put-throttle", tmp_path) as stack:
         # GIVEN a stream that rejects what exceeds 1,000 records/s and 1 MiB/s, and a producer that does not pace.
-        # The shard's clock moves a quarter second per PutRecords call (250 records of room), not with the wall
-        # clock, so how much is throttled does not depend on how fast this machine is.
-        calls = itertools.count()
-        shard = ShardLimitedKinesis(
-            make_client("kinesis", stack.endpoint.url), shards=1, now=lambda: next(calls) * 0.25
-        )
+        # The shard's clock is the producer's offered load, not the wall clock: every record offered (retries too)
+        # moves it 1/1,500 s, so the shard sees 1,500 records/s whatever the batch sizes and however fast this
+        # machine is (a clock per call throttled nothing when a loaded machine sent small batches).
+        offered = OfferedRecords(rate=1500.0)
+        shard = offered.wrap(ShardLimitedKinesis(make_client("kinesis", stack.endpoint.url), shards=1, now=offered))
         # WHEN 3,000 records are sent as fast as the producer can
         summary = produce(
             stack.resources.stream_name,
