@@ -139,9 +139,13 @@ def _is_integer(node: exp.Expression) -> bool:
 def _view_sql(lake_dir: Path, family: str | None) -> str:
     """SELECT exposing a Glue table's columns (typed as in Glue) and its partition columns over the local files."""
     prefix = lake.table_prefix(family) if family else lake.PROCESSED_PREFIX
-    depth = len(lake.TIME_PARTITION_KEYS) + (0 if family else 1)
+    partition_keys = (
+        ([] if family else [lake.FAMILY_PARTITION_KEY])
+        + list(lake.family_partition_keys(family or ""))
+        + list(lake.TIME_PARTITION_KEYS)
+    )
+    depth = len(partition_keys)
     pattern = (lake_dir / prefix).as_posix().rstrip("/") + "/" + "*/" * depth + f"*{lake.PARQUET_EXTENSION}"
-    partition_keys = ([] if family else [lake.FAMILY_PARTITION_KEY]) + list(lake.TIME_PARTITION_KEYS)
     data_columns = lake.table_columns(family)
     if not list(lake_dir.glob(prefix + "*/" * depth + f"*{lake.PARQUET_EXTENSION}")):
         # No files yet: DuckDB's read_parquet fails on an empty glob, Athena returns no rows.

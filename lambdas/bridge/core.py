@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from lambdas.bridge.adapters import Entry, WriteReport
+from lambdas.bridge.debezium import CHANGE_FAMILY, ChangeSequence, ValueDecoder, bundled_decoder
 from lambdas.bridge.mapping import KafkaMessage, Route, partition_key, to_event
 from lambdas.bridge.wire import SchemaRegistry
 from lambdas.quarantine import QuarantinedRecord
@@ -36,6 +37,7 @@ class BatchPlan:
     entries: list[Entry] = field(default_factory=list)
     families: Counter[str] = field(default_factory=Counter)
     rejected: list[QuarantinedRecord] = field(default_factory=list)
+    tombstones: Counter[str] = field(default_factory=Counter)  # CDC tombstones skipped, per topic
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class BatchOutcome:
     families: dict[str, int]
     quarantine_key: str | None
     reasons: list[str]
+    tombstones: int = 0
 
 
 def plan_batch(
@@ -56,12 +59,26 @@ def plan_batch(
     routes: Mapping[str, Route],
     registry: SchemaRegistry,
     now: datetime | None = None,
+    decoder: ValueDecoder | None = None,
 ) -> BatchPlan:
-    """Decode, route and validate every message (pure)."""
+    """Decode, route and validate every message (pure).
+
+    Messages on a topic routed to the `change` family are Debezium change events (lambdas/bridge/debezium.py),
+    decoded by `decoder` (default: the bundled schemas); their tombstones are skipped, not quarantined.
+    """
     plan = BatchPlan()
+    changes = ChangeSequence(decoder or bundled_decoder(registry), now)
     for message in messages:
         try:
-            event = to_event(message, routes, registry, now)
+            route = routes.get(message.topic)
+            if route is not None and route.family == CHANGE_FAMILY:
+                change = changes.event(message)
+                if change is None:
+                    plan.tombstones[message.topic] += 1
+                    continue
+                event = change
+            else:
+                event = to_event(message, routes, registry, now)
         except InvalidEventError as exc:
             plan.rejected.append(
                 QuarantinedRecord(
@@ -82,10 +99,11 @@ def run_batch(
     writer: EventWriter,
     quarantine: QuarantineSink,
     now: datetime | None = None,
+    decoder: ValueDecoder | None = None,
 ) -> BatchOutcome:
     """Write the batch's events and quarantine its rejects; raises (KinesisWriteError, S3 errors) otherwise."""
     moment = now or datetime.now(UTC)
-    plan = plan_batch(messages, routes, registry, moment)
+    plan = plan_batch(messages, routes, registry, moment, decoder)
     report = writer.put(plan.entries) if plan.entries else WriteReport()
     key = quarantine.put(plan.rejected, moment)
     return BatchOutcome(
@@ -96,4 +114,5 @@ def run_batch(
         families=dict(plan.families),
         quarantine_key=key,
         reasons=[r.reason for r in plan.rejected],
+        tombstones=sum(plan.tombstones.values()),
     )

@@ -13,18 +13,20 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from lambdas.schemas import InvalidEventError, parse
+from lambdas.schemas import InvalidEventError, parse, partition_value
 
 OK, FAILED = "Ok", "ProcessingFailed"
 
 
 def transform(data: bytes, now: datetime) -> tuple[str, bytes, str | None]:
-    """(result, output bytes, family) for one source record; the output is one JSON line."""
+    """(result, output bytes, partitioning key) for one source record; the output is one JSON line.
+
+    The key is the family, or `change/source_table=<t>` for a change (lambdas.schemas.partition_value)."""
     try:
         event = parse(data, now=now)
     except InvalidEventError:
         return FAILED, data, None
-    return OK, event.to_json().encode("utf-8") + b"\n", event.family
+    return OK, event.to_json().encode("utf-8") + b"\n", partition_value(event)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
