@@ -95,7 +95,6 @@ class ClientesConnector:
 
     def step(self) -> list[ChangeMessage]:
         """One live change, picked with OP_WEIGHTS (an insert when the table is empty)."""
-        self._tick()
         roll = self.rng.random()
         if self.rows and roll < OP_WEIGHTS["update"]:
             return self.update(self.rng.choice(sorted(self.rows)))
@@ -108,11 +107,13 @@ class ClientesConnector:
         return self.insert()
 
     def insert(self) -> list[ChangeMessage]:
+        self._tick()
         row = self._new_row()
         self.rows[row["id"]] = row
         return [self._message("c", None, row)]
 
     def update(self, row_id: int) -> list[ChangeMessage]:
+        self._tick()
         before = self.rows[row_id]
         after = dict(before)
         if self.rng.random() < 0.5 or before["email"] is None:
@@ -123,11 +124,13 @@ class ClientesConnector:
         return [self._message("u", before, after)]
 
     def delete(self, row_id: int) -> list[ChangeMessage]:
+        self._tick()
         before = self.rows.pop(row_id)
         return [self._message("d", before, None), self._tombstone(row_id)]
 
     def change_key(self, row_id: int) -> list[ChangeMessage]:
         """UPDATE clientes SET id = <new> WHERE id = <old>: delete + tombstone of the old key, create of the new."""
+        self._tick()
         before = self.rows.pop(row_id)
         after = {**before, "id": self.next_id}
         self.next_id += 1
