@@ -176,3 +176,59 @@ def test_change_records_fail_the_contract_when_fields_are_wrong():
         with pytest.raises(ValueError) as error:
             parse({**record, field: bad})
         assert str(error.value) == reason
+
+
+def test_a_lambda_kafka_event_with_registry_deserialized_json_becomes_changes():
+    # GIVEN the event a self-managed Kafka event source with a schema registry (record format JSON) delivers: the
+    # Avro key and value already turned into JSON, base64-encoded as every Kafka event value; and a tombstone
+    import base64
+
+    from lambdas.bridge.mapping import messages_from_event
+
+    def b64(value: Any) -> str:
+        return base64.b64encode(json.dumps(value).encode()).decode()
+
+    records = [
+        {
+            "topic": TOPIC,
+            "partition": 0,
+            "offset": 41,
+            "timestamp": 1780000000000,
+            "timestampType": "CREATE_TIME",
+            "key": b64({"id": 7}),
+            "value": b64(envelope("d", after=None)),
+            "headers": [],
+        },
+        {
+            "topic": TOPIC,
+            "partition": 0,
+            "offset": 42,
+            "timestamp": 1780000000000,
+            "timestampType": "CREATE_TIME",
+            "key": b64({"id": 7}),
+            "value": None,
+            "headers": [],
+        },
+    ]
+    event = {"eventSource": "SelfManagedKafka", "records": {f"{TOPIC}-0": records}}
+    # WHEN the bridge plans the batch
+    plan = bridge(messages_from_event(event), [TOPIC])
+    # THEN the delete is one change and the tombstone is skipped, nothing quarantined
+    (entry,) = plan.entries
+    assert json.loads(entry.data)["op"] == "d"
+    assert entry.partition_key == '{"id": 7}'
+    assert plan.tombstones == {TOPIC: 1} and plan.rejected == []
+
+
+def test_the_processor_accepts_a_change_and_raises_no_alert():
+    from datetime import UTC, datetime
+
+    from lambdas.processor.batch import process_record
+    from lambdas.processor.rules import Position, Thresholds
+
+    (entry,) = bridge([message(envelope())], [TOPIC]).entries
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    outcome = process_record(entry.data, Position("shardId-0", "1", now), None, Thresholds(30.0, 5, 60), now)
+    assert outcome.rejected is None
+    assert outcome.event is not None and outcome.event.family == "change"
+    assert outcome.alerts == [] and outcome.burst is None
