@@ -144,6 +144,16 @@ class KafkaBridge(Construct):
                 event_record_format=lambda_.EventRecordFormat.JSON,
                 schema_validation_configs=validate,
             )
+            registry_name = props.schema_registry_url.rsplit("/", 1)[-1]
+            suppress(
+                self.function,
+                "AwsSolutions-IAM5",
+                "The event source reads schema versions of the configured Glue registry: glue:GetSchemaVersion on "
+                "schema/<registry>/*, the schemas of that one registry, as the CDK's GlueSchemaRegistry grants it.",
+                applies_to=[
+                    f"Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:schema/{registry_name}/*"
+                ],
+            )
         else:
             registry = sources.ConfluentSchemaRegistry(
                 schema_registry_uri=props.schema_registry_url,

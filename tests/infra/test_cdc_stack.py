@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from aws_cdk.assertions import Annotations, Match
 
-from tests.infra.conftest import KAFKA_CONFLUENT, _synth
+from tests.infra.conftest import KAFKA_CONFLUENT, KAFKA_MSK, _synth
 
 CDC_TOPIC = "pgserver1.public.clientes"
 REGISTRY = "https://psrc-abc12.eu-west-1.aws.confluent.cloud"
@@ -97,3 +98,25 @@ def test_cdc_topics_route_to_the_change_family(synth_cdc):
     routes = json.loads(function["Environment"]["Variables"]["KAFKA_TOPIC_FAMILIES"])
     assert routes[CDC_TOPIC] == "change"
     assert routes["sistema-logs"] == "log"
+
+
+def test_a_glue_schema_registry_is_read_with_the_bridge_role_and_passes_cdk_nag(tmp_path_factory):
+    arn = "arn:aws:glue:eu-west-1:123456789012:registry/cdc"
+    synth = _synth(
+        {**KAFKA_MSK, "kafka_cdc_topics": CDC_TOPIC, "kafka_schema_registry_url": arn},
+        tmp_path_factory.mktemp("cdk-cdc-glue"),
+    )
+    stack = synth.pipeline.kafka_bridge
+    t = synth.template(stack)
+    (cdc,) = [
+        m["Properties"]
+        for m in t.find_resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["Topics"] == [CDC_TOPIC]
+    ]
+    registry = cdc["AmazonManagedKafkaEventSourceConfig"]["SchemaRegistryConfig"]
+    assert registry["SchemaRegistryURI"] == arn
+    assert registry["EventRecordFormat"] == "JSON"
+    policies = json.dumps(t.find_resources("AWS::IAM::Policy"))
+    assert "glue:GetSchemaVersion" in policies and "glue:GetRegistry" in policies
+    errors = Annotations.from_stack(stack).find_error("*", Match.string_like_regexp("AwsSolutions-.*"))
+    assert not errors, [e.entry.data for e in errors]
