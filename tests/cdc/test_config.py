@@ -56,3 +56,26 @@ def test_bad_cdc_settings_name_their_key(context, key, message):
         config_from_context(context)
     assert error.value.key == key
     assert message in str(error.value)
+
+
+def test_standalone_bridge_flags_route_cdc_topics_to_the_change_family():
+    from producers.kafka_bridge import parse_args
+
+    settings = parse_args(
+        [
+            "--stream",
+            "s",
+            "--lake-bucket",
+            "b",
+            "--cdc-topics",
+            "pgserver1.public.clientes",
+            "--topics",
+            "sistema-logs",
+        ],
+        environ={"SCHEMA_REGISTRY_URL": "https://registry.example.com"},
+    )
+    assert settings.cdc_topics == ("pgserver1.public.clientes",)
+    assert settings.topics == ("sistema-logs",)
+    assert settings.routes["pgserver1.public.clientes"].family == "change"
+    assert settings.routes["sistema-logs"].family == "log"
+    assert settings.schema_registry_url == "https://registry.example.com"
