@@ -36,7 +36,8 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
 from typing import Any, Protocol
 
 from lambdas.bridge.mapping import KafkaMessage
@@ -89,9 +90,10 @@ def unwrap(document: dict[str, Any], what: str) -> dict[str, Any]:
 def canonical_json(value: dict[str, Any]) -> str:
     """Sorted keys, no spaces: the same row key always gives the same text (the current state groups by it).
 
-    Avro `bytes` (Debezium's decimals, binary columns) become base64, as Debezium's JSON converter writes them.
+    Avro `bytes` (binary columns) become base64, as Debezium's JSON converter writes them; the logical types a
+    registry's deserializer returns (decimal, date, time, timestamp, uuid) become exact text.
     """
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_bytes_as_base64)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
 
 def source_position(source: dict[str, Any], ts_ms: int, message: KafkaMessage) -> str:
@@ -156,7 +158,13 @@ def to_change_event(message: KafkaMessage, decode: ValueDecoder, now: datetime |
         raise InvalidEventError("no ts_ms in the envelope or its source, and no Kafka timestamp", "ts_ms")
     connector, source_table = _names(message.topic, source)
     position = source_position(source, ts_ms, message)
-    row_key = canonical_json(key)
+    try:
+        row_key = canonical_json(key)
+        before = canonical_json(images["before"]) if images["before"] is not None else None
+        after = canonical_json(images["after"]) if images["after"] is not None else None
+    except (TypeError, ValueError) as exc:
+        # Parsing is total: a value no JSON text can hold quarantines the message instead of failing the batch.
+        raise InvalidEventError(f"Debezium message holds a value JSON cannot represent: {exc}") from None
     commit_ms = _first_count(source.get("ts_ms"), ts_ms)
     record: dict[str, Any] = {
         "event_id": change_event_id(connector, source_table, position, op, row_key),
@@ -167,8 +175,8 @@ def to_change_event(message: KafkaMessage, decode: ValueDecoder, now: datetime |
         "connector": connector,
         "op": op,
         "row_key": row_key,
-        "before": canonical_json(images["before"]) if images["before"] is not None else None,
-        "after": canonical_json(images["after"]) if images["after"] is not None else None,
+        "before": before,
+        "after": after,
         "source_position": position,
         "ts_ms": ts_ms,
     }
@@ -233,9 +241,17 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
-def _bytes_as_base64(value: Any) -> str:
+def _json_default(value: Any) -> str:
+    """Avro values JSON has no type for, as Debezium's JSON converter would write them."""
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Decimal):
+        # Exact text: a float would lose the digits a NUMERIC column holds.
+        return format(value, "f")
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
@@ -243,4 +259,3 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
         type(value), "null" if value is None else "a number" if isinstance(value, int | float) else type(value).__name__
     )
-

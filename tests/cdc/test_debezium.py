@@ -232,3 +232,27 @@ def test_the_processor_accepts_a_change_and_raises_no_alert():
     assert outcome.rejected is None
     assert outcome.event is not None and outcome.event.family == "change"
     assert outcome.alerts == [] and outcome.burst is None
+
+
+def test_avro_logical_types_become_exact_json_text():
+    # A registry's Avro deserializer returns Decimal, datetime, date and UUID values; they must not fail the batch.
+    import datetime as dt
+    import decimal
+    import uuid as uuid_module
+
+    from lambdas.bridge.debezium import canonical_json
+
+    row = {
+        "price": decimal.Decimal("12345678901234567890.0100"),
+        "born": dt.date(1990, 5, 17),
+        "seen": dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC),
+        "ref": uuid_module.UUID("12345678-1234-5678-1234-567812345678"),
+        "blob": b"\x00\xff",
+    }
+    assert json.loads(canonical_json(row)) == {
+        "price": "12345678901234567890.0100",
+        "born": "1990-05-17",
+        "seen": "2026-01-02T03:04:05.678000+00:00",
+        "ref": "12345678-1234-5678-1234-567812345678",
+        "blob": "AP8=",
+    }
