@@ -103,9 +103,18 @@ def _translate(sql: str, database: str | None) -> trino_sql.Translation:
     return trino_sql.translate(sql, databases=databases, schema=_schema(), lake_tables=set(LAKE_TABLES))
 
 
+def _partition_keys(family: str | None) -> list[str]:
+    """Partition columns of a table: `family` for all_events, the family's own (table_changes: source_table), hour."""
+    return (
+        ([] if family else [lake.FAMILY_PARTITION_KEY])
+        + list(lake.family_partition_keys(family or ""))
+        + list(lake.TIME_PARTITION_KEYS)
+    )
+
+
 def _files_pattern(lake_dir: Path, family: str | None) -> tuple[str, list[Path]]:
     prefix = lake.table_prefix(family) if family else lake.PROCESSED_PREFIX
-    depth = len(lake.TIME_PARTITION_KEYS) + (0 if family else 1)
+    depth = len(_partition_keys(family))
     pattern = (lake_dir / prefix).as_posix().rstrip("/") + "/" + "*/" * depth + f"*{lake.PARQUET_EXTENSION}"
     return pattern, sorted(lake_dir.glob(prefix + "*/" * depth + f"*{lake.PARQUET_EXTENSION}"))
 
@@ -117,7 +126,7 @@ def _view_sql(lake_dir: Path, family: str | None, *, hidden: bool = False) -> st
     row came from (joined from sl_lake_files, which connect() fills from the files' metadata).
     """
     pattern, files = _files_pattern(lake_dir, family)
-    partition_keys = ([] if family else [lake.FAMILY_PARTITION_KEY]) + list(lake.TIME_PARTITION_KEYS)
+    partition_keys = _partition_keys(family)
     data_columns = lake.table_columns(family)
     hidden_typed = ['CAST(NULL AS VARCHAR) AS "$path"', 'CAST(NULL AS BIGINT) AS "$file_size"']
     hidden_typed.append('CAST(NULL AS TIMESTAMPTZ) AS "$file_modified_time"')

@@ -16,10 +16,15 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
-FAMILIES: tuple[str, ...] = ("sensor", "student", "log")
+FAMILIES: tuple[str, ...] = ("sensor", "student", "log", "change")
 
 # Glue table holding each family in the lake (the lab queries run on `sensor_data`).
-FAMILY_TABLES: dict[str, str] = {"sensor": "sensor_data", "student": "student_events", "log": "system_logs"}
+FAMILY_TABLES: dict[str, str] = {
+    "sensor": "sensor_data",
+    "student": "student_events",
+    "log": "system_logs",
+    "change": "table_changes",
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,18 @@ FAMILY_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("message", "string", True, "log message"),
         Field("host", "string", False, "host name"),
         Field("trace_id", "string", False, "trace identifier"),
+    ),
+    # Change data capture (Debezium envelopes, decoded by lambdas/bridge/debezium.py): one row per change of one
+    # source row. `source_table` is a lake partition, not a Parquet column (streamlake/lake.py).
+    "change": (
+        Field("source_table", "string", True, "captured table: <connector>.<schema or database>.<table>"),
+        Field("connector", "string", True, "Debezium connector (topic prefix / source.name)"),
+        Field("op", "string", True, "c insert | u update | d delete | r snapshot read"),
+        Field("row_key", "string", True, "primary key as canonical JSON (sorted keys), from the Kafka key"),
+        Field("before", "string", False, "row before the change, JSON text (null for c and r)"),
+        Field("after", "string", False, "row after the change, JSON text (null for d)"),
+        Field("source_position", "string", True, "sortable source position: lsn:..., binlog:...:...:..., ts:...:..."),
+        Field("ts_ms", "bigint", True, "when the connector processed the change (epoch milliseconds)"),
     ),
 }
 
@@ -552,7 +569,94 @@ def _log_fields(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_FAMILY_VALIDATORS = {"sensor": _sensor_fields, "student": _student_fields, "log": _log_fields}
+# --------------------------------------------------------------------------------------------------------------------
+# The change family (CDC). Kept in one block: lambdas/bridge/debezium.py builds these records from Debezium
+# envelopes; this validator is what every stage (bridge, processor, Firehose transformation) re-checks.
+# --------------------------------------------------------------------------------------------------------------------
+
+CHANGE_OPS: tuple[str, ...] = ("c", "u", "d", "r")
+# A source table becomes an S3 partition (source_table=<name>/): Debezium's topic-name characters only, no `/`.
+_SOURCE_TABLE = re.compile(r"[A-Za-z0-9_$-][A-Za-z0-9._$-]{0,254}")
+# Positions are compared as strings, so every form is fixed-width per kind (see debezium.source_position).
+_SOURCE_POSITION = re.compile(r"lsn:\d{20}|binlog:\d{10}:\d{20}:\d{10}|ts:\d{20}:\d{20}")
+# A row image may be large (text columns); the Kinesis record limit (1 MiB) bounds the record anyway.
+MAX_ROW_IMAGE_LENGTH = 512 * 1024
+_MAX_TS_MS = 2**53
+
+
+SOURCE_TABLE_PARTITION = "source_table"
+
+
+def partition_value(event: Event) -> str:
+    """The `family` dynamic partitioning key Firehose's transformation returns for `event` (streamlake/lake.py).
+
+    Firehose puts it into the prefix `processed/family=<value>/`, so for a change it carries the source table level
+    too (`change/source_table=<t>`): one prefix expression serves every family. source_table is restricted to
+    Debezium's topic-name characters (no `/`), so the value cannot escape its level.
+    """
+    if event.family == "change":
+        return f"change/{SOURCE_TABLE_PARTITION}={event.fields['source_table']}"
+    return event.family
+
+
+def _json_object_text(record: dict[str, Any], name: str, required: bool) -> str | None:
+    value = record.get(name)
+    if value is None:
+        if required:
+            raise InvalidEventError(f"missing field {name}", name)
+        return None
+    _check_text(name, value, MAX_ROW_IMAGE_LENGTH)
+    if nesting_depth(value) > MAX_NESTING_DEPTH:
+        # The same explicit limit as a record's own JSON (decode), independent of the caller's stack depth.
+        raise InvalidEventError(f"{name} is nested deeper than {MAX_NESTING_DEPTH} levels", name)
+    try:
+        parsed = _DECODER.decode(value)
+    except (ValueError, RecursionError):
+        raise InvalidEventError(f"{name} is not JSON text", name) from None
+    if not isinstance(parsed, dict):
+        raise InvalidEventError(f"{name} must be a JSON object, got {_json_type(parsed)}", name)
+    return value
+
+
+def _change_fields(record: dict[str, Any]) -> dict[str, Any]:
+    op = _choice(record, "op", CHANGE_OPS)
+    source_table = _text(record, "source_table", MAX_ID_LENGTH)
+    if not _SOURCE_TABLE.fullmatch(source_table):
+        raise InvalidEventError(
+            f"source_table {source_table[:60]!r} may only hold letters, digits and . _ $ - (Debezium topic names)",
+            "source_table",
+        )
+    row_key = _json_object_text(record, "row_key", True)
+    if row_key is not None and row_key.strip() == "{}":
+        raise InvalidEventError("row_key is empty: a change needs its row's primary key", "row_key")
+    before = _json_object_text(record, "before", False)
+    after = _json_object_text(record, "after", op != "d")
+    if op == "d" and after is not None:
+        raise InvalidEventError("a delete (op d) has no after image", "after")
+    position = _text(record, "source_position", MAX_ID_LENGTH)
+    if not _SOURCE_POSITION.fullmatch(position):
+        raise InvalidEventError(f"source_position {position[:60]!r} is not a streamlake position", "source_position")
+    ts_ms = _require(record, "ts_ms")
+    if isinstance(ts_ms, bool) or not isinstance(ts_ms, int) or not 0 <= ts_ms < _MAX_TS_MS:
+        raise InvalidEventError(f"ts_ms must be a non-negative integer (epoch ms), got {str(ts_ms)[:40]}", "ts_ms")
+    return {
+        "source_table": source_table,
+        "connector": _text(record, "connector", MAX_ID_LENGTH),
+        "op": op,
+        "row_key": row_key,
+        "before": before,
+        "after": after,
+        "source_position": position,
+        "ts_ms": ts_ms,
+    }
+
+
+_FAMILY_VALIDATORS = {
+    "sensor": _sensor_fields,
+    "student": _student_fields,
+    "log": _log_fields,
+    "change": _change_fields,
+}
 # Every field name of the contract: a duplicate key names its field when it is one of these.
 _FIELD_NAMES = frozenset(f.name for f in COMMON_FIELDS) | frozenset(
     f.name for fields in FAMILY_FIELDS.values() for f in fields

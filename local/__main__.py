@@ -57,6 +57,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="also run a local Kafka broker (SASL, as Confluent Cloud) and the Kafka bridge, and produce to its topics",
     )
+    demo.add_argument(
+        "--cdc",
+        action="store_true",
+        help="change data capture instead: a Debezium-like connector on a clientes table, through Kafka and the "
+        "bridge into table_changes; shows the change log and the current state before and after a delete",
+    )
     return parser.parse_args(argv)
 
 
@@ -133,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             return up(args)
+        if args.cdc:
+            from local.cdc_demo import run_cdc_demo
+
+            return run_cdc_demo(args)
         from local.demo import run_demo
 
         return run_demo(args)

@@ -99,6 +99,11 @@ def to_row(record: dict[str, Any], columns: list[tuple[str, str]]) -> dict[str, 
             )
         elif glue_type == "double":
             row[name] = _to_double(name, value)
+        elif glue_type == "bigint":
+            # The OpenX JSON SerDe reads a JSON integer into a bigint column; anything else does not fit.
+            if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+                raise ConversionError(f"column {name} is bigint but the value is not a 64-bit integer: {value!r:.80}")
+            row[name] = value
         else:
             raise ConversionError(f"column {name}: unsupported Glue type {glue_type}")
     return row

@@ -201,7 +201,7 @@ def _provision_glue(session: boto3.Session, config: Config, database: str, bucke
 
 
 def _table_input(name: str, family: str | None, bucket: str) -> dict[str, Any]:
-    partitions = ([] if family else ["family"]) + list(lake.TIME_PARTITION_KEYS)
+    partitions = ([] if family else ["family"]) + [*lake.family_partition_keys(family or ""), *lake.TIME_PARTITION_KEYS]
     location = f"s3://{bucket}/{lake.table_prefix(family) if family else lake.PROCESSED_PREFIX}"
     return {
         "Name": name,

@@ -42,8 +42,10 @@ from typing import Any
 
 from lambdas.bridge.adapters import KinesisWriteError, KinesisWriter, QuarantineWriter
 from lambdas.bridge.core import BatchOutcome, run_batch
+from lambdas.bridge.debezium import ValueDecoder
 from lambdas.bridge.mapping import KafkaMessage, Route, parse_routes
 from lambdas.bridge.wire import SchemaRegistry, default_registry
+from producers.schema_registry import RegistryUnavailableError, registry_client, registry_decoder
 from streamlake.config import DEFAULT_KAFKA_TOPICS
 
 NAMESPACE = "Streamlake"
@@ -86,10 +88,15 @@ class BridgeSettings:
     offset_reset: str = "earliest"
     routes: dict[str, Route] = field(default_factory=lambda: parse_routes(None))
     kafka_overrides: dict[str, Any] = field(default_factory=dict)
+    # Debezium change topics (docs/cdc.md) and the registry their Avro schemas are in (None: the bundled schemas).
+    cdc_topics: tuple[str, ...] = ()
+    schema_registry_url: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.topics:
+        if not (self.topics or self.cdc_topics):
             raise BridgeError("no topics to consume: give --topics")
+        for topic in self.cdc_topics:
+            self.routes[topic] = Route("change")
         if self.security_protocol not in SECURITY_PROTOCOLS:
             raise BridgeError(f"security protocol must be one of {', '.join(SECURITY_PROTOCOLS)}")
         if self.security_protocol.startswith("SASL"):
@@ -234,6 +241,7 @@ def run_bridge(
     registry: SchemaRegistry | None = None,
     on_batch: Callable[[BatchOutcome, BridgeStats], None] | None = None,
     stats: BridgeStats | None = None,
+    decoder: ValueDecoder | None = None,
 ) -> BridgeStats:
     """Consume until `stop_event` is set; returns the totals. Raises BridgeError when it cannot run.
 
@@ -245,6 +253,11 @@ def run_bridge(
     stats = stats if stats is not None else BridgeStats()
     clients = clients or AwsClients.create(settings)
     registry = registry or default_registry()
+    if decoder is None and settings.schema_registry_url:
+        try:
+            decoder = registry_decoder(registry_client(settings.schema_registry_url, os.environ))
+        except ValueError as exc:
+            raise BridgeError(str(exc)) from None
     check_stream(clients.kinesis, settings)
     writer = KinesisWriter(clients.kinesis, settings.stream_name, max_attempts=settings.kinesis_max_attempts)
     quarantine = QuarantineWriter(clients.s3, settings.lake_bucket)
@@ -259,7 +272,7 @@ def run_bridge(
     )
     try:
         _check_broker(consumer, settings, errors)
-        consumer.subscribe(list(settings.topics))
+        consumer.subscribe([*settings.topics, *settings.cdc_topics])
         log.info(
             "bridging %s from %s (group %s) into %s",
             ",".join(settings.topics),
@@ -288,7 +301,7 @@ def run_bridge(
                 else:
                     log.warning("Kafka consumer: %s", error.str())
             if batch:
-                outcome = _write_with_retries(batch, settings, registry, writer, quarantine, stop_event, stats)
+                outcome = _write_with_retries(batch, settings, registry, writer, quarantine, stop_event, stats, decoder)
                 if outcome is None:
                     break  # stopped while Kinesis was refusing the batch: nothing committed, redelivered later
                 _commit(consumer, batch, stats)
@@ -324,7 +337,7 @@ def _check_broker(consumer: Any, settings: BridgeSettings, errors: deque[str]) -
     except KafkaException as exc:
         detail = errors[-1] if errors else (exc.args[0].str() if exc.args else str(exc))
         raise BridgeError(f"cannot reach Kafka at {settings.bootstrap_servers}: {detail}") from None
-    missing = [t for t in settings.topics if t not in metadata.topics]
+    missing = [t for t in (*settings.topics, *settings.cdc_topics) if t not in metadata.topics]
     if missing:
         log.warning("topic(s) %s do not exist yet on %s", ", ".join(missing), settings.bootstrap_servers)
 
@@ -337,6 +350,7 @@ def _write_with_retries(
     quarantine: QuarantineWriter,
     stop_event: threading.Event,
     stats: BridgeStats,
+    decoder: ValueDecoder | None = None,
 ) -> BatchOutcome | None:
     """The batch written, or None if the bridge was stopped before Kinesis took it. Permanent errors raise."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -344,7 +358,11 @@ def _write_with_retries(
     attempt = 0
     while True:
         try:
-            return run_batch(batch, routes=settings.routes, registry=registry, writer=writer, quarantine=quarantine)
+            return run_batch(
+                batch, routes=settings.routes, registry=registry, writer=writer, quarantine=quarantine, decoder=decoder
+            )
+        except RegistryUnavailableError as exc:  # nothing written yet is lost: the batch is planned again
+            problem = str(exc)
         except KinesisWriteError as exc:
             if exc.permanent:
                 raise BridgeError(str(exc)) from None
@@ -514,6 +532,17 @@ def parse_args(argv: Sequence[str] | None = None, environ: dict[str, str] | None
         default=env.get("KAFKA_TOPIC_FAMILIES"),
         help='JSON topic -> family map, e.g. {"campus-logs": "log"} (default: the three streamlake topics)',
     )
+    parser.add_argument(
+        "--cdc-topics",
+        default=env.get("KAFKA_CDC_TOPICS", ""),
+        help="Debezium change topics (<server>.<schema>.<table>), read into the change family (docs/cdc.md)",
+    )
+    parser.add_argument(
+        "--schema-registry-url",
+        default=env.get("SCHEMA_REGISTRY_URL"),
+        help="schema registry of the change topics' Avro (credentials: SCHEMA_REGISTRY_USERNAME / _PASSWORD); "
+        "default: the schemas bundled in lambdas/bridge/schemas",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every batch and librdkafka's warnings")
     args = parser.parse_args(argv)
     logging.getLogger("producers.kafka_bridge.librdkafka").setLevel(logging.WARNING if args.verbose else 100)
@@ -552,6 +581,8 @@ def parse_args(argv: Sequence[str] | None = None, environ: dict[str, str] | None
         session_timeout_ms=args.session_timeout_ms,
         offset_reset=args.offset_reset,
         routes=routes,
+        cdc_topics=tuple(t.strip() for t in args.cdc_topics.split(",") if t.strip()),
+        schema_registry_url=args.schema_registry_url or None,
     )
 
 

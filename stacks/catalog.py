@@ -54,6 +54,12 @@ def _time_projection() -> dict[str, glue.PartitionProjectionConfiguration]:
     }
 
 
+_DESCRIPTIONS = {
+    "change": "change data capture: one row per Debezium change (Parquet, partitioned by source table and hour of "
+    "arrival); the current state of a table is athena_queries/cdc_current_state.sql",
+}
+
+
 class LakeCatalog(Construct):
     """Attributes: `database`, `tables` (family -> S3Table), `all_events` (the schema Firehose converts with) and
     `window_metrics` (closed event-time windows, written by the window-metrics function)."""
@@ -68,13 +74,19 @@ class LakeCatalog(Construct):
 
         self.tables: dict[str, glue.S3Table] = {}
         for family in FAMILIES:
+            # table_changes is also partitioned by source table (injected: a query names the table it reads, as
+            # the current-state queries do, and Athena lists only that table's prefixes).
+            extra_keys = lake.family_partition_keys(family)
             self.tables[family] = self._table(
                 f"{family.capitalize()}Table",
                 name=FAMILY_TABLES[family],
-                description=f"{family} events (Parquet, partitioned by hour of arrival)",
+                description=_DESCRIPTIONS.get(family, f"{family} events (Parquet, partitioned by hour of arrival)"),
                 columns=lake.table_columns(family),
-                partition_keys=time_keys,
-                projection=_time_projection(),
+                partition_keys=[glue.Column(name=k, type=glue.Schema.STRING) for k in extra_keys] + time_keys,
+                projection={
+                    **{k: glue.PartitionProjectionConfiguration.injected() for k in extra_keys},
+                    **_time_projection(),
+                },
                 s3_prefix=lake.table_prefix(family),
                 template=lake.location_template(bucket_url, family),
                 bucket=props.lake_bucket,

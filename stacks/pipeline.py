@@ -333,6 +333,9 @@ class KafkaBridgeStack(cdk.Stack):
                 msk_cluster_arn=k.msk_cluster_arn,
                 bootstrap_servers=k.bootstrap_servers,
                 secret_name=k.secret_name,
+                cdc_topics=k.cdc_topics,
+                schema_registry_url=k.schema_registry_url,
+                schema_registry_secret_name=k.schema_registry_secret_name,
                 auth=k.auth,
             ),
         )

@@ -32,6 +32,12 @@ _SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _MSK_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kafka:[a-z0-9-]+:\d{12}:cluster/[A-Za-z0-9-]+/[A-Za-z0-9-]+$")
 _HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 _LAYER_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
+# Debezium names change topics <server>.<schema or database>.<table> (Debezium: "Topic names").
+_CDC_TOPIC_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_$-]+){2,}$")
+# A schema registry is a Confluent-compatible HTTPS endpoint or an AWS Glue Schema Registry ARN.
+_REGISTRY_RE = re.compile(
+    r"^(https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?|arn:aws[a-z-]*:glue:[a-z0-9-]+:\d{12}:registry/[A-Za-z0-9_.-]+)$"
+)
 
 
 class ConfigError(ValueError):
@@ -69,6 +75,9 @@ class KafkaConfig:
     auth: str = "plain"
     topics: tuple[str, ...] = DEFAULT_KAFKA_TOPICS
     batch_size: int = 100
+    cdc_topics: tuple[str, ...] = ()
+    schema_registry_url: str = ""
+    schema_registry_secret_name: str = ""
 
     @property
     def enabled(self) -> bool:
@@ -247,6 +256,16 @@ _KAFKA: dict[str, Callable[[str, Any], Any]] = {
     "auth": _choice(KAFKA_AUTH),
     "topics": _list_of(_pattern(_TOPIC_RE, "Kafka topic names"), "Kafka topic names"),
     "batch_size": _int(1, 10000),
+    "cdc_topics": _list_of(
+        _pattern(_CDC_TOPIC_RE, "Debezium change topics named <server>.<schema or database>.<table>"),
+        "Debezium change topics",
+    ),
+    "schema_registry_url": _pattern(
+        _REGISTRY_RE,
+        "an https:// schema registry URL or a Glue Schema Registry ARN (arn:aws:glue:...:registry/name)",
+        True,
+    ),
+    "schema_registry_secret_name": _pattern(_SECRET_NAME_RE, "a Secrets Manager secret name (not the secret)", True),
 }
 
 _METRICS: dict[str, Callable[[str, Any], Any]] = {
@@ -329,8 +348,24 @@ def _check_combinations(config: Config) -> None:
                 "is required when kafka_mode is confluent: name a Secrets Manager secret holding "
                 '{"username": ..., "password": ...} (the API key and secret)',
             )
-    if k.enabled and not k.topics:
+    if k.enabled and not (k.topics or k.cdc_topics):
         raise ConfigError("kafka_topics", "must list at least one topic when the Kafka bridge is enabled")
+    both = sorted(set(k.topics) & set(k.cdc_topics))
+    if both:
+        raise ConfigError("kafka_cdc_topics", f"{both[0]} is also in kafka_topics; a topic is either events or changes")
+    if k.schema_registry_url.startswith("https://") and not k.schema_registry_secret_name:
+        raise ConfigError(
+            "kafka_schema_registry_secret_name",
+            "is required with an https:// kafka_schema_registry_url: name a Secrets Manager secret holding "
+            '{"username": ..., "password": ...} (the registry API key and secret)',
+        )
+    if k.schema_registry_url.startswith("arn:") and k.schema_registry_secret_name:
+        raise ConfigError(
+            "kafka_schema_registry_secret_name",
+            "must be empty with a Glue Schema Registry: the bridge reaches it with its IAM role",
+        )
+    if k.schema_registry_secret_name and not k.schema_registry_url:
+        raise ConfigError("kafka_schema_registry_url", "is required when kafka_schema_registry_secret_name is set")
     _check_windows(config)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from lambdas.schemas import FAMILIES, all_lake_columns, lake_columns
+from lambdas.schemas import FAMILIES, SOURCE_TABLE_PARTITION, all_lake_columns, lake_columns
 
 RAW_PREFIX = "raw/"
 PROCESSED_PREFIX = "processed/"
@@ -22,9 +22,14 @@ QUARANTINE_PREFIX = "quarantine/"
 
 PARQUET_EXTENSION = ".parquet"
 
+# The change family (CDC) is also partitioned by source table, below family and above the hour, so a table's
+# current state reads that table's changes only: processed/family=change/source_table=<t>/year=/month=/day=/hour=/.
+# Its table (`table_changes`) has its own layout, so it is not one of the `all_events` families.
+CHANGE_FAMILY = "change"
+SOURCE_TABLE_KEY = SOURCE_TABLE_PARTITION
 # Every record in processed/ passed the event contract (the Firehose transformation, lambdas/transform), so the
 # family partitions are exactly the contract's families.
-PARTITION_FAMILIES: tuple[str, ...] = FAMILIES
+PARTITION_FAMILIES: tuple[str, ...] = tuple(f for f in FAMILIES if f != CHANGE_FAMILY)
 # The Firehose transformation Lambda returns each record's family as this dynamic partitioning key.
 FAMILY_PARTITION_KEY = "family"
 
@@ -40,6 +45,11 @@ FIREHOSE_RAW_PREFIX = f"{RAW_PREFIX}{_FIREHOSE_TIME}"
 FIREHOSE_ERROR_PREFIX = f"{ERRORS_PREFIX}!{{firehose:error-output-type}}/{_FIREHOSE_TIME}"
 
 
+def family_partition_keys(family: str) -> tuple[str, ...]:
+    """Partition columns of a family's table between the family and the hour (source_table for changes)."""
+    return (SOURCE_TABLE_KEY,) if family == CHANGE_FAMILY else ()
+
+
 def table_prefix(family: str) -> str:
     """Prefix holding one family's Parquet files (a Glue table's location)."""
     return f"{PROCESSED_PREFIX}family={family}/"
@@ -48,6 +58,7 @@ def table_prefix(family: str) -> str:
 def location_template(bucket_url: str, family: str | None) -> str:
     """Partition projection `storage.location.template`: one family's table, or all families when None."""
     family_part = f"family={family}/" if family else "family=${family}/"
+    family_part += "".join(f"{key}=${{{key}}}/" for key in family_partition_keys(family or ""))
     time_part = "/".join(f"{key}=${{{key}}}" for key in TIME_PARTITION_KEYS)
     return f"{bucket_url.rstrip('/')}/{PROCESSED_PREFIX}{family_part}{time_part}/"
 
@@ -60,7 +71,8 @@ def partition_path(family: str, arrival: datetime) -> str:
 def table_columns(family: str | None) -> list[tuple[str, str]]:
     """(column, Glue type) of a family's table, or of all families when None (the Parquet schema Firehose writes).
 
-    `family` is not a data column: the partition path carries it (normalised, including the lab shape's default).
+    `family` is not a data column: the partition path carries it (normalised, including the lab shape's default);
+    nor is `source_table`, which partitions the change family.
     """
     columns = lake_columns(family) if family else all_lake_columns()
-    return [(name, glue_type) for name, glue_type in columns if name != "family"]
+    return [(name, glue_type) for name, glue_type in columns if name not in ("family", SOURCE_TABLE_KEY)]

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from lambdas.bridge.adapters import Entry, WriteReport
+from lambdas.bridge.debezium import CHANGE_FAMILY, ChangeSequence, ValueDecoder, bundled_decoder
 from lambdas.bridge.mapping import KafkaMessage, Route, partition_key, to_event
 from lambdas.bridge.wire import SchemaRegistry
 from lambdas.quarantine import QuarantinedRecord
@@ -40,6 +41,7 @@ class BatchPlan:
     families: Counter[str] = field(default_factory=Counter)
     rejected: list[QuarantinedRecord] = field(default_factory=list)
     internal_errors: int = 0
+    tombstones: Counter[str] = field(default_factory=Counter)  # CDC tombstones skipped, per topic
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class BatchOutcome:
     quarantine_key: str | None
     reasons: list[str]
     internal_errors: int = 0
+    tombstones: int = 0
 
 
 def plan_batch(
@@ -61,15 +64,29 @@ def plan_batch(
     routes: Mapping[str, Route],
     registry: SchemaRegistry,
     now: datetime | None = None,
+    decoder: ValueDecoder | None = None,
 ) -> BatchPlan:
     """Decode, route and validate every message (pure). Never raises: a message that cannot be an event is
     rejected with the reason, and one our own code fails on is rejected as `internal error: <type>` (counted in
-    `internal_errors`), so one message can never hold back its batch's offsets."""
+    `internal_errors`), so one message can never hold back its batch's offsets.
+
+    Messages on a topic routed to the `change` family are Debezium change events (lambdas/bridge/debezium.py),
+    decoded by `decoder` (default: the bundled schemas); their tombstones are skipped, not quarantined.
+    """
     plan = BatchPlan()
     internal_errors = 0
+    changes = ChangeSequence(decoder or bundled_decoder(registry), now)
     for message in messages:
         try:
-            event = to_event(message, routes, registry, now)
+            route = routes.get(message.topic)
+            if route is not None and route.family == CHANGE_FAMILY:
+                change = changes.event(message)
+                if change is None:
+                    plan.tombstones[message.topic] += 1
+                    continue
+                event = change
+            else:
+                event = to_event(message, routes, registry, now)
             entry = Entry(event.to_json().encode("utf-8"), partition_key(message, event))
         except InvalidEventError as exc:
             plan.rejected.append(_rejected(message, exc.reason, exc.field))
@@ -81,7 +98,8 @@ def plan_batch(
             continue
         plan.entries.append(entry)
         plan.families[event.family] += 1
-    return BatchPlan(plan.entries, plan.families, plan.rejected, internal_errors)
+    plan.internal_errors = internal_errors
+    return plan
 
 
 def _rejected(message: KafkaMessage, reason: str, field: str | None) -> QuarantinedRecord:
@@ -98,10 +116,11 @@ def run_batch(
     writer: EventWriter,
     quarantine: QuarantineSink,
     now: datetime | None = None,
+    decoder: ValueDecoder | None = None,
 ) -> BatchOutcome:
     """Write the batch's events and quarantine its rejects; raises (KinesisWriteError, S3 errors) otherwise."""
     moment = now or datetime.now(UTC)
-    plan = plan_batch(messages, routes, registry, moment)
+    plan = plan_batch(messages, routes, registry, moment, decoder)
     report = writer.put(plan.entries) if plan.entries else WriteReport()
     key = quarantine.put(plan.rejected, moment)
     return BatchOutcome(
@@ -113,4 +132,5 @@ def run_batch(
         quarantine_key=key,
         reasons=[r.reason for r in plan.rejected],
         internal_errors=plan.internal_errors,
+        tombstones=sum(plan.tombstones.values()),
     )

@@ -145,6 +145,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "quarantine_object": outcome.quarantine_key,
             "rejection_samples": outcome.reasons[:_LOGGED_REASONS],
             "retried_entries": outcome.retried,
+            "cdc_tombstones_skipped": outcome.tombstones,
         },
     )
     return {"messages": outcome.messages, "written": outcome.written, "quarantined": outcome.quarantined}

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambdas.processor.metric_names import INTERNAL_ERRORS, NAMESPACE
-from lambdas.schemas import internal_error_reason, judge
+from lambdas.schemas import internal_error_reason, judge, partition_value
 
 OK, FAILED = "Ok", "ProcessingFailed"
 SERVICE = "transform"
@@ -30,9 +30,11 @@ _log = logging.getLogger(__name__)
 
 
 def transform(data: bytes, now: datetime) -> tuple[str, bytes, str | None]:
-    """(result, output bytes, family) for one source record; the output is one JSON line. Never raises."""
-    result, output, family, _ = _transform(data, now)
-    return result, output, family
+    """(result, output bytes, partitioning key) for one source record; the output is one JSON line. Never raises.
+
+    The key is the family, or `change/source_table=<t>` for a change (lambdas.schemas.partition_value)."""
+    result, output, key, _ = _transform(data, now)
+    return result, output, key
 
 
 def _transform(data: bytes, now: datetime) -> tuple[str, bytes, str | None, bool]:
@@ -40,7 +42,7 @@ def _transform(data: bytes, now: datetime) -> tuple[str, bytes, str | None, bool
     if verdict.event is None:
         return FAILED, data, None, verdict.internal
     try:
-        return OK, verdict.event.to_json().encode("utf-8") + b"\n", verdict.event.family, False
+        return OK, verdict.event.to_json().encode("utf-8") + b"\n", partition_value(verdict.event), False
     except Exception as error:  # noqa: BLE001 - the record boundary: fail this record, not the invocation
         _log.exception("unexpected error serialising a record: %s", internal_error_reason(error))
         return FAILED, data, None, True

@@ -159,6 +159,9 @@ def test_partition_projection_matches_the_prefixes_firehose_and_the_local_delive
         # Firehose's prefix with each expression replaced by the projected key (or the table's fixed family) must be
         # the table's location template: then every object Firehose writes is in a partition Athena projects.
         family = "${family}" if "family" in keys else family_of_table[table_input["Name"]]
+        if "source_table" in keys:
+            # A change's partitioning key carries the source table level: change/source_table=<t>.
+            family += "/source_table=${source_table}"
         projected = firehose_prefix.replace(f"!{{partitionKeyFromLambda:{lake.FAMILY_PARTITION_KEY}}}", family)
         for key, pattern in zip(lake.TIME_PARTITION_KEYS, ("yyyy", "MM", "dd", "HH"), strict=True):
             projected = projected.replace(f"!{{timestamp:{pattern}}}", f"${{{key}}}")

@@ -53,7 +53,7 @@ def test_s3_failure_retries_the_invalid_records_only(aws, context):
     assert handler(event, context) == {"batchItemFailures": []}
     reasons = {r["position"]["sequence_number"]: r["reason"] for r in quarantine.read_objects(aws.quarantine_bodies())}
     assert set(reasons) == {seqs[1], seqs[3]}
-    assert reasons[seqs[3]] == "unknown family 'weather'; expected one of sensor, student, log"
+    assert reasons[seqs[3]] == "unknown family 'weather'; expected one of sensor, student, log, change"
 
 
 def test_dynamodb_failure_on_burst_counting_retries_those_error_logs(aws, context):

@@ -63,7 +63,7 @@ def lab(**changes):
         (
             json.dumps(lab(family="weather")).encode(),
             "family",
-            "unknown family 'weather'; expected one of sensor, student, log",
+            "unknown family 'weather'; expected one of sensor, student, log, change",
         ),
         (
             json.dumps(

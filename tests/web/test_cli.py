@@ -42,7 +42,7 @@ def test_local_up_serves_the_live_view_and_stops_on_sigterm(tmp_path):
                 time.sleep(0.2)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
             page = response.read().decode()
-        assert summary["families"] == ["sensor", "student", "log"]
+        assert summary["families"] == ["sensor", "student", "log", "change"]
         assert "throughput-chart" in page
     finally:
         process.send_signal(signal.SIGTERM)

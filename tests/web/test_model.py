@@ -69,7 +69,7 @@ def test_state_comes_from_the_newest_valid_record_and_invalid_ones_only_count_in
     [state] = live.student_states()
     assert sensor["temperature"] == 22.5
     assert state["last_activity"]["event_type"] == "login" and state["last_grade"]["grade"] == 80
-    assert live.totals()["in"] == {"sensor": 2, "student": 2, "log": 0, "unknown": 1}
+    assert live.totals()["in"] == {"sensor": 2, "student": 2, "log": 0, "change": 0, "unknown": 1}
     assert [e["event"]["event_id"] for e in live.latest_events("student", 5)["student"]] == [
         login["event_id"],
         student["event_id"],
