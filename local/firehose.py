@@ -321,7 +321,7 @@ class FirehoseDeliverer:
             try:
                 record = _strict_json(base64.b64decode(output["data"]))
                 family = output["metadata"]["partitionKeys"][lake.FAMILY_PARTITION_KEY]
-                if not isinstance(record, dict) or family not in lake.PARTITION_FAMILIES:
+                if not isinstance(record, dict) or not _known_partition(family):
                     raise ValueError("not a JSON object with a known family partition key")
             except Exception as error:  # noqa: BLE001 - a record the transformation answered out of shape
                 errors.setdefault("processing-failed", []).append(
@@ -413,6 +413,17 @@ class FirehoseDeliverer:
 
 def _hour_path(moment: datetime) -> str:
     return f"year={moment:%Y}/month={moment:%m}/day={moment:%d}/hour={moment:%H}/"
+
+
+def _known_partition(value: object) -> bool:
+    """A family partition key the deployed prefix can take: a family, or `change/source_table=<table>` (no `/`)."""
+    if value in lake.PARTITION_FAMILIES:
+        return True
+    prefix = f"{lake.CHANGE_FAMILY}/{lake.SOURCE_TABLE_KEY}="
+    if not isinstance(value, str) or not value.startswith(prefix):
+        return False
+    table = value[len(prefix) :]
+    return bool(table) and "/" not in table and table not in (".", "..")
 
 
 def _error_record(item: _Buffered, code: str, message: str, now: datetime, attempts: int = 1) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lambdas.bridge.debezium import ValueDecoder
+from lambdas.bridge.debezium import DecoderUnavailableError, ValueDecoder
 from lambdas.bridge.wire import HEADER_SIZE as _HEADER_SIZE
 from lambdas.bridge.wire import MAGIC_BYTE
 from lambdas.schemas import InvalidEventError
@@ -24,7 +24,7 @@ from lambdas.schemas import decode as decode_json
 _NOT_FOUND = (404, 40403, 40401)
 
 
-class RegistryUnavailableError(RuntimeError):
+class RegistryUnavailableError(DecoderUnavailableError):
     """The registry could not be asked (network, authentication, 5xx): retry the batch, quarantine nothing."""
 
 

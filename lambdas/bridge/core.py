@@ -11,12 +11,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from lambdas.bridge.adapters import Entry, WriteReport
-from lambdas.bridge.debezium import CHANGE_FAMILY, ChangeSequence, ValueDecoder, bundled_decoder
+from lambdas.bridge.debezium import (
+    CHANGE_FAMILY,
+    ChangeSequence,
+    DecoderUnavailableError,
+    ValueDecoder,
+    bundled_decoder,
+)
 from lambdas.bridge.mapping import KafkaMessage, Route, partition_key, to_event
 from lambdas.bridge.wire import SchemaRegistry
 from lambdas.quarantine import QuarantinedRecord
@@ -91,6 +97,8 @@ def plan_batch(
         except InvalidEventError as exc:
             plan.rejected.append(_rejected(message, exc.reason, exc.field))
             continue
+        except DecoderUnavailableError:
+            raise  # a side effect (the schema registry) failed, not the message: retry the whole batch
         except Exception as exc:  # noqa: BLE001 - the record boundary: quarantine this message, keep the batch
             _log.exception("unexpected error bridging %s", message.source)
             plan.rejected.append(_rejected(message, internal_error_reason(exc), None))
@@ -98,8 +106,7 @@ def plan_batch(
             continue
         plan.entries.append(entry)
         plan.families[event.family] += 1
-    plan.internal_errors = internal_errors
-    return plan
+    return replace(plan, internal_errors=internal_errors)
 
 
 def _rejected(message: KafkaMessage, reason: str, field: str | None) -> QuarantinedRecord:

@@ -62,6 +62,11 @@ _BINLOG_FILE_NUMBER = re.compile(r"(\d+)$")
 _TOPIC_CHARACTERS = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
 
+class DecoderUnavailableError(RuntimeError):
+    """A decoder's dependency (a schema registry) could not be asked: a side-effect failure, so the batch is retried
+    and nothing is quarantined. The record boundary (core.plan_batch) lets this one through."""
+
+
 class ValueDecoder(Protocol):
     """Turns a Kafka key or value into a JSON object (plain JSON or wire format); InvalidEventError otherwise."""
 
