@@ -30,6 +30,7 @@ from athena_queries.trino_sql import (
     LocalQueryError,
     UnsupportedConstructError,
 )
+from lambdas.metrics.sink import WINDOW_METRICS_COLUMNS, WINDOW_METRICS_PREFIX, WINDOW_METRICS_TABLE
 from lambdas.schemas import FAMILIES, FAMILY_TABLES
 from streamlake import lake
 
@@ -42,7 +43,9 @@ __all__ = [
 ALL_EVENTS_TABLE = "all_events"  # stacks/catalog.py's table across families (kept equal by a test)
 _DUCKDB_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "int": "INTEGER", "bigint": "BIGINT", "boolean": "BOOLEAN"}
 _TRINO_TYPES = {"string": "varchar", "double": "double", "int": "integer", "bigint": "bigint", "boolean": "boolean"}
-LAKE_TABLES: tuple[str, ...] = (*(FAMILY_TABLES[f] for f in FAMILIES), ALL_EVENTS_TABLE)
+LAKE_TABLES: tuple[str, ...] = (*(FAMILY_TABLES[f] for f in FAMILIES), ALL_EVENTS_TABLE, WINDOW_METRICS_TABLE)
+# Closed event-time windows, written by the window-metrics function (lambdas/metrics) as GZIP JSON lines.
+_WINDOW_FILES = f"{WINDOW_METRICS_PREFIX}year=*/month=*/day=*/hour=*/*.json.gz"
 
 # Kept under its old name for callers: the functions refused with a reason (any other unverified one is refused too).
 UNSUPPORTED_FUNCTIONS = REFUSED_FUNCTIONS
@@ -81,8 +84,9 @@ def _schema() -> dict[str, dict[str, str]]:
     schema = {}
     for table, family in [(FAMILY_TABLES[f], f) for f in FAMILIES] + [(ALL_EVENTS_TABLE, None)]:
         columns = {c: _TRINO_TYPES[t] for c, t in lake.table_columns(family)}
-        keys = ([] if family else [lake.FAMILY_PARTITION_KEY]) + list(lake.TIME_PARTITION_KEYS)
-        schema[table] = {**columns, **{k: "varchar" for k in keys}}
+        schema[table] = {**columns, **{k: "varchar" for k in _partition_keys(family)}}
+    windows = {c: _TRINO_TYPES[t] for c, t in WINDOW_METRICS_COLUMNS}
+    schema[WINDOW_METRICS_TABLE] = {**windows, **{k: "varchar" for k in lake.TIME_PARTITION_KEYS}}
     return schema
 
 
@@ -153,6 +157,30 @@ def _view_sql(lake_dir: Path, family: str | None, *, hidden: bool = False) -> st
     return f"SELECT {', '.join(select)} FROM {source} JOIN sl_lake_files AS f ON f.local_path = d.filename"
 
 
+def _window_view_sql(lake_dir: Path, *, hidden: bool = False) -> str:
+    """window_metrics over the local lake: the JSON lines typed as the Glue table, with the hour partitions."""
+    files = sorted(lake_dir.glob(_WINDOW_FILES))
+    keys = list(lake.TIME_PARTITION_KEYS)
+    hidden_typed = ['CAST(NULL AS VARCHAR) AS "$path"', 'CAST(NULL AS BIGINT) AS "$file_size"']
+    hidden_typed.append('CAST(NULL AS TIMESTAMPTZ) AS "$file_modified_time"')
+    if not files:
+        typed = [f'CAST(NULL AS {_DUCKDB_TYPES[t]}) AS "{c}"' for c, t in WINDOW_METRICS_COLUMNS]
+        typed += [f'CAST(NULL AS VARCHAR) AS "{k}"' for k in keys]
+        return f"SELECT {', '.join(typed + (hidden_typed if hidden else []))} WHERE false"
+    columns = ", ".join(f"'{c}': '{_DUCKDB_TYPES[t]}'" for c, t in WINDOW_METRICS_COLUMNS)
+    hive_types = ", ".join(f"'{k}': 'VARCHAR'" for k in keys)
+    quoted = (lake_dir.as_posix().rstrip("/") + "/" + _WINDOW_FILES).replace("'", "''")
+    source = (
+        f"read_json('{quoted}', format = 'newline_delimited', columns = {{{columns}}}, hive_partitioning = true, "
+        f"hive_types = {{{hive_types}}}{', filename = true' if hidden else ''}) AS d"
+    )
+    select = [f'd."{c}"' for c, _ in WINDOW_METRICS_COLUMNS] + [f'd."{k}"' for k in keys]
+    if not hidden:
+        return f"SELECT {', '.join(select)} FROM {source}"
+    select += ['f.s3_path AS "$path"', 'f.size AS "$file_size"', 'f.modified AS "$file_modified_time"']
+    return f"SELECT {', '.join(select)} FROM {source} JOIN sl_lake_files AS f ON f.local_path = d.filename"
+
+
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
     """Session settings and functions every connection running translated queries needs (also bench's)."""
     # Athena evaluates in UTC; DuckDB would use the machine's zone for TIMESTAMPTZ arithmetic and formatting.
@@ -191,9 +219,12 @@ def connect(lake_dir: Path, database: str | None = None, bucket: str | None = No
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         for table, family in tables:
             con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{table}" AS {_view_sql(lake_dir, family)}')
+        con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{WINDOW_METRICS_TABLE}" AS {_window_view_sql(lake_dir)}')
     for table, family in tables:
         hidden_view = trino_sql.HIDDEN_VIEW_PREFIX + table
         con.execute(f'CREATE OR REPLACE VIEW "{hidden_view}" AS {_view_sql(lake_dir, family, hidden=True)}')
+    hidden_view = trino_sql.HIDDEN_VIEW_PREFIX + WINDOW_METRICS_TABLE
+    con.execute(f'CREATE OR REPLACE VIEW "{hidden_view}" AS {_window_view_sql(lake_dir, hidden=True)}')
     return con
 
 
@@ -203,9 +234,11 @@ def _register_files(con: duckdb.DuckDBPyConnection, lake_dir: Path, bucket: str)
         "CREATE OR REPLACE TEMP TABLE sl_lake_files "
         "(local_path VARCHAR, s3_path VARCHAR, size BIGINT, modified TIMESTAMPTZ)"
     )
-    _, files = _files_pattern(lake_dir, None)
+    # Every table's files: all families' Parquet (table_changes' sit a level deeper than all_events reads) and the
+    # closed windows' JSON.
+    parquet = sorted((lake_dir / lake.PROCESSED_PREFIX).rglob(f"*{lake.PARQUET_EXTENSION}"))
     rows = []
-    for path in files:
+    for path in [*parquet, *sorted(lake_dir.glob(_WINDOW_FILES))]:
         stat = path.stat()
         key = path.relative_to(lake_dir).as_posix()
         # Athena reports the object's last-modified time at millisecond precision.

@@ -76,6 +76,25 @@ class LakeWriter:
 
     def put(self, key: str, body: bytes) -> None:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        self._mirror(key, body)
+
+    def as_s3_client(self) -> Any:
+        """An S3 client whose put_object also mirrors the object (for other writers of the lake bucket)."""
+        writer = self
+
+        class _Mirrored:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(writer._s3, name)
+
+            def put_object(self, **kwargs: Any) -> Any:
+                response = writer._s3.put_object(**kwargs)
+                if kwargs.get("Bucket") == writer.bucket:
+                    writer._mirror(kwargs["Key"], kwargs["Body"])
+                return response
+
+        return _Mirrored()
+
+    def _mirror(self, key: str, body: bytes) -> None:
         if self.mirror_dir is not None:
             path = self.mirror_dir / key
             path.parent.mkdir(parents=True, exist_ok=True)

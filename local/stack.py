@@ -149,6 +149,7 @@ class LocalStack:
         metrics = MetricsSink(self.clients["cloudwatch"])
         handler = self._load_handler()
         window_handler = self._load_module_handler(METRICS_HANDLER, self.resources.metrics_environment(self.config))
+        self._mirror_window_objects()
         processor_log = _LineLog(self.run_dir / "logs" / "processor.log")
         self._checkpoint_stores = {
             runner: CheckpointStore(self.run_dir / name) for runner, name in CHECKPOINT_FILES.items()
@@ -366,6 +367,19 @@ class LocalStack:
         stop = self._stop
         while not stop.wait(self.options.alarm_interval_seconds):
             self.evaluate_alarms()
+
+    def _mirror_window_objects(self) -> None:
+        """The window-metrics function writes closed windows to the lake bucket; locally they are also mirrored
+        under the lake directory, as the Firehose deliverer's objects are, so local Athena reads window_metrics."""
+        from lambdas.metrics import handler
+        from lambdas.metrics.sink import WindowSink
+
+        runtime = handler.get_runtime()
+        runtime.sink = WindowSink(
+            LakeWriter(self.clients["s3"], self.resources.lake_bucket, self.lake_dir).as_s3_client(),
+            self.resources.lake_bucket,
+            handler.get_settings().windows,
+        )
 
     def _load_handler(self) -> Callable[[dict[str, Any], Any], Any]:
         return self._load_module_handler(self.options.handler, self.resources.processor_environment(self.config))

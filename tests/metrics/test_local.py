@@ -80,6 +80,13 @@ def run(tmp_path_factory):
             for key in stack.lake_objects("metrics/window_metrics/")
         }
         closed_metric = windows_closed_sum(stack)
+        from athena_queries import local as athena_local
+
+        athena = athena_local.run(
+            "SELECT window_start, entity, count, max_temperature FROM window_metrics "
+            "WHERE dimension = 'sensor' AND entity = 's1' ORDER BY window_start",
+            stack.lake_dir,
+        )
         errors = list(stack.errors)
     yield {
         "readings": readings,
@@ -92,6 +99,7 @@ def run(tmp_path_factory):
         "replayed": replayed,
         "objects_after": objects_after,
         "closed_metric": closed_metric,
+        "athena": athena,
     }
 
 
@@ -176,3 +184,11 @@ def test_a_replay_from_a_lost_checkpoint_counts_nothing_twice_and_emits_each_win
     assert flatten(run["replayed"]) == flatten(run["windows"])
     assert run["objects_after"] == run["objects"]
     assert run["closed_metric"] == 3
+
+
+def test_closed_windows_are_queryable_locally_as_the_window_metrics_table(run):
+    base = datetime.fromtimestamp(run["base_ms"] / 1000, UTC)
+    starts = [(base + timedelta(seconds=30 * i)).strftime("%Y-%m-%dT%H:%M:%S.000Z") for i in range(3)]
+    # s1 is every third reading from index 1: 10 per window, temperatures (i % 40) of i = 1, 4, ..., 28 then 31..58
+    # (31..39 then 0..18) and 61..88 (21..39 then 0..8)
+    assert run["athena"].rows == [(starts[0], "s1", 10, 28.0), (starts[1], "s1", 10, 37.0), (starts[2], "s1", 10, 39.0)]
