@@ -270,7 +270,20 @@ def _report(stack: LocalStack, summary: Any, run_dir: Path) -> int:
     for reason, count in Counter(r["reason"] for r in quarantined).most_common(5):
         _say(f"    {count:>4} x {reason}")
 
-    _step(7, "lab queries (athena_queries/*.sql on DuckDB over the local lake)")
+    _step(7, "event-time windows (the window-metrics function, its own poller)")
+    stack.wait_until_windowed(timeout=120)
+    windows = stack.recent_windows(limit=3)
+    m = stack.config.metrics
+    _say(
+        f"    {m.window_seconds} s tumbling windows over event time; a window closes once the watermark (newest event "
+        f"- {m.allowed_lateness_seconds} s) passes its end, then lands in the lake's window_metrics table"
+    )
+    for window in windows:
+        _say(f"    {_window_line(window)}")
+    if not windows:
+        _say("    no window yet")
+
+    _step(8, "lab queries (athena_queries/*.sql on DuckDB over the local lake)")
     for name in LAB_QUERIES:
         _say()
         _say(_query_table(name, stack.lake_dir))
@@ -286,6 +299,7 @@ def _report(stack: LocalStack, summary: Any, run_dir: Path) -> int:
                 "emails": len(delivered),
                 "lake_objects": dict(by_prefix),
                 "firehose_delivered": stack.firehose.stats.records_delivered,
+                "windows": [{"start_ms": w["start_ms"], "closed": w["closed"]} for w in windows],
                 # A runner that raised was restarted; its errors still fail the demo (exit status 1).
                 "runner_errors": list(stack.errors),
                 "runner_restarts": stack.runner_restarts,
@@ -300,6 +314,30 @@ def _report(stack: LocalStack, summary: Any, run_dir: Path) -> int:
             _say(f"    {error}")
         return 1
     return 0 if accounted >= summary.sent and summary.ok else 1
+
+
+def _window_line(window: dict[str, Any]) -> str:
+    """One window: its start, whether it closed, readings, average and hottest location, error rate, student events."""
+    rows = window["rows"]
+    start = datetime.fromtimestamp(window["start_ms"] / 1000, UTC).strftime("%H:%M:%S")
+    parts = [f"{start} {'closed' if window['closed'] else 'open  '}"]
+    locations = [r for r in rows if r["dimension"] == "location"]
+    readings = sum(r["count"] for r in locations)
+    if readings:
+        average = sum(r["avg_temperature"] * r["count"] for r in locations) / readings
+        hottest = max(locations, key=lambda r: r["max_temperature"])
+        parts.append(
+            f"{readings} readings, avg {average:.1f} °C, max {hottest['max_temperature']:.1f} °C at {hottest['entity']}"
+        )
+    services = [r for r in rows if r["dimension"] == "service"]
+    logs = sum(r["count"] for r in services)
+    if logs:
+        errors = sum(r["count_error"] + r["count_critical"] for r in services)
+        parts.append(f"{logs} logs, {100 * errors / logs:.0f} % errors")
+    students = sum(r["count"] for r in rows if r["dimension"] == "course_event")
+    if students:
+        parts.append(f"{students} student events")
+    return " | ".join(parts)
 
 
 def _query_table(name: str, lake_dir: Path) -> str:

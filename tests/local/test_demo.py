@@ -27,7 +27,8 @@ def test_demo_shows_every_step_and_leaves_a_run_directory(tmp_path):
         "[4] alerts",
         "[5] data landing",
         "[6] quarantine",
-        "[7] lab queries",
+        "[7] event-time windows",
+        "[8] lab queries",
         "stopped cleanly",
     ]
     positions = [out.index(step) for step in steps]
@@ -38,6 +39,7 @@ def test_demo_shows_every_step_and_leaves_a_run_directory(tmp_path):
     [run_dir] = [p for p in tmp_path.iterdir() if p.name.startswith("demo-")]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["producer"]["sent"] == 300 and summary["processed"] == 300
+    assert summary["windows"] and " readings, avg " in out
     assert summary["quarantined"] == summary["producer"]["malformed_sent"] > 0
     assert (run_dir / "mailbox.mbox").stat().st_size > 0 and (run_dir / "logs" / "processor.log").exists()
     assert f"mailbox (open it with any mail client, or `less`): {run_dir / 'mailbox.mbox'}" in out
