@@ -147,7 +147,8 @@ class KafkaBridge(Construct):
             )
             registry_name = props.schema_registry_url.rsplit("/", 1)[-1]
             suppress(
-                self.function,
+                # On the role: the statement is in the function's own role's policy (stacks/lambda_code.py).
+                self.function.role,
                 "AwsSolutions-IAM5",
                 "The event source reads schema versions of the configured Glue registry: glue:GetSchemaVersion on "
                 "schema/<registry>/*, the schemas of that one registry, as the CDK's GlueSchemaRegistry grants it.",

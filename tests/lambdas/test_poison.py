@@ -208,8 +208,8 @@ def test_every_enumerated_field_is_trimmed_and_matched_in_any_case(record, field
 @pytest.mark.parametrize(
     ("record", "field", "reason"),
     [
-        (lab(family="\u00a0sensor"), "family", "unknown family '\\xa0sensor'; expected one of sensor, student, log"),
-        (lab(family="sensor\x00"), "family", "unknown family 'sensor\\x00'; expected one of sensor, student, log"),
+        (lab(family="\u00a0sensor"), "family", "unknown family '\\xa0sensor'; expected one of sensor, student, log, change"),
+        (lab(family="sensor\x00"), "family", "unknown family 'sensor\\x00'; expected one of sensor, student, log, change"),
         (student(channel="ＳＭＳ"), "channel", "unknown channel 'ＳＭＳ'; expected one of email, sms"),
         (
             student(event_type="lo gin"),
