@@ -139,7 +139,12 @@ def test_up_status_line_shows_a_runner_error(tmp_path, monkeypatch):
     stack.mailbox = type("M", (), {"delivered": []})()
     monkeypatch.setattr(stack, "stream_record_count", lambda: 0)
     stack._spawn("firehose", lambda: 1 / 0)
-    wait_for(lambda: stack.runner_health()["firehose"]["errors"] == 1)
+    wait_for(
+        lambda: (
+            stack.runner_health()["firehose"]["errors"] == 1
+            and stack.runner_health()["firehose"]["state"] == "restarting"
+        )
+    )
     line = status_line(stack)
     stack.stop_runners()
     assert "RUNNER ERROR firehose: 1 error(s), 0 restart(s), restarting; last " in line
