@@ -9,6 +9,7 @@ from aws_cdk import Stack
 from aws_cdk.assertions import Template
 
 from stacks.pipeline import Pipeline, create_app
+from tests.deployed_tables import TUNED
 
 KAFKA_MSK = {
     "kafka_mode": "msk",
@@ -54,29 +55,6 @@ def synth_msk(tmp_path_factory) -> Synthesised:
 @pytest.fixture(scope="session")
 def synth_confluent(tmp_path_factory) -> Synthesised:
     return _synth(KAFKA_CONFLUENT, tmp_path_factory.mktemp("cdk-confluent"))
-
-
-# Every tunable the deployed spec depends on, set away from its default (as `npx cdk synth -c key=value` gives them:
-# strings). tests/infra/test_deployed_spec.py writes the values these must produce by hand.
-TUNED = {
-    "prefix": "tuned",
-    "processor_batch_size": "250",
-    "processor_batch_window_seconds": "7",
-    "processor_max_retries": "5",
-    "processor_max_record_age_seconds": "7200",
-    "firehose_buffer_seconds": "300",
-    "firehose_buffer_mib": "128",
-    "threshold_iterator_age_seconds": "120",
-    "threshold_write_throttle_records": "50",
-    "threshold_data_freshness_seconds": "900",
-    "threshold_lambda_errors": "3",
-    "threshold_lambda_throttles": "4",
-    "threshold_dlq_messages": "2",
-    "threshold_invalid_records": "25",
-    **KAFKA_MSK,
-    "kafka_topics": "clicks,grades",
-    "kafka_batch_size": "500",
-}
 
 
 @pytest.fixture(scope="session")

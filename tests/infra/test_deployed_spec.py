@@ -1,187 +1,36 @@
 """What we deploy, written down by hand: every alarm, event source mapping, Firehose setting and Glue table.
 
-Each table below is a literal copy of what the design and the README promise, typed in here rather than computed
-from `streamlake.alarms.alarm_specs`, `streamlake.lake` or the config: a test that rebuilds its expectation from
-the code under test passes whatever the code says. Two configurations are checked, cdk.json's defaults and one
-where every tunable is moved (tests/infra/conftest.py `TUNED`), so a value hard-coded in a construct instead of
-taken from the config fails too.
-
-If a row here and the template disagree, the template changed what is deployed: update the row only if the change
-is intended (and the README with it).
+The tables (tests/deployed_tables.py) are literal copies of what the design and the README promise, typed in rather
+than computed from `streamlake.alarms.alarm_specs`, `streamlake.lake` or the config: a test that rebuilds its
+expectation from the code under test passes whatever the code says. Two configurations are checked, cdk.json's
+defaults and one where every tunable is moved (`TUNED`), so a value hard-coded in a construct instead of taken from
+the config fails too.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
+from tests.deployed_tables import (
+    DEFAULT_ALARMS,
+    DEFAULT_PROCESSOR_MAPPING,
+    FAMILY_PROJECTION,
+    GLUE_TABLES,
+    MSK_BRIDGE_MAPPINGS,
+    TIME_PROJECTION,
+    TUNED_ALARMS,
+    TUNED_BRIDGE_MAPPINGS,
+    TUNED_PROCESSOR_MAPPING,
+    Alarm,
+    firehose_spec,
+)
 from tests.infra.conftest import Synthesised
 from tests.infra.helpers import only
 
 PROCESSOR_HANDLER = "lambdas.processor.handler.handler"
 BRIDGE_HANDLER = "lambdas.bridge.handler.handler"
-
-
-class Alarm(NamedTuple):
-    """One CloudWatch alarm as deployed. `watches` names the resource behind the single dimension."""
-
-    namespace: str
-    metric: str
-    statistic: str
-    period: int
-    evaluation_periods: int
-    threshold: float
-    comparison: str
-    dimension: str
-    watches: str
-
-
-GE = "GreaterThanOrEqualToThreshold"
-GT = "GreaterThanThreshold"
-
-# Alarms with cdk.json's settings. Resources: `stream` the Kinesis stream, `delivery` the Firehose delivery stream,
-# `processor` the processor function, `dlq` the processor's on-failure queue (by name), `service=processor` the
-# EMF dimension Powertools writes for POWERTOOLS_SERVICE_NAME=processor.
-DEFAULT_ALARMS = [
-    Alarm("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "Maximum", 60, 5, 60_000, GE, "StreamName", "stream"),
-    Alarm("AWS/Kinesis", "WriteProvisionedThroughputExceeded", "Sum", 300, 1, 1, GE, "StreamName", "stream"),
-    Alarm("AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", 300, 1, 600, GT, "DeliveryStreamName", "delivery"),
-    Alarm("AWS/Lambda", "Errors", "Sum", 300, 1, 1, GE, "FunctionName", "processor"),
-    Alarm("AWS/Lambda", "Throttles", "Sum", 300, 1, 1, GE, "FunctionName", "processor"),
-    Alarm("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 60, 1, 1, GE, "QueueName", "dlq"),
-    Alarm("Streamlake", "InvalidRecords", "Sum", 300, 1, 10, GE, "service", "service=processor"),
-]
-
-# The same alarms with TUNED's thresholds: only the thresholds move (iterator age is configured in seconds and
-# alarmed on in milliseconds).
-TUNED_ALARMS = [
-    Alarm("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", "Maximum", 60, 5, 120_000, GE, "StreamName", "stream"),
-    Alarm("AWS/Kinesis", "WriteProvisionedThroughputExceeded", "Sum", 300, 1, 50, GE, "StreamName", "stream"),
-    Alarm("AWS/Firehose", "DeliveryToS3.DataFreshness", "Maximum", 300, 1, 900, GT, "DeliveryStreamName", "delivery"),
-    Alarm("AWS/Lambda", "Errors", "Sum", 300, 1, 3, GE, "FunctionName", "processor"),
-    Alarm("AWS/Lambda", "Throttles", "Sum", 300, 1, 4, GE, "FunctionName", "processor"),
-    Alarm("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 60, 1, 2, GE, "QueueName", "dlq"),
-    Alarm("Streamlake", "InvalidRecords", "Sum", 300, 1, 25, GE, "service", "service=processor"),
-]
-
-# The processor's Kinesis event source mapping (AWS::Lambda::EventSourceMapping properties), resources by role.
-DEFAULT_PROCESSOR_MAPPING = {
-    "EventSourceArn": "stream",
-    "FunctionName": "processor",
-    "StartingPosition": "TRIM_HORIZON",
-    "BatchSize": 100,
-    "MaximumBatchingWindowInSeconds": 1,
-    "MaximumRetryAttempts": 3,
-    "MaximumRecordAgeInSeconds": 3600,
-    "BisectBatchOnFunctionError": True,
-    "FunctionResponseTypes": ["ReportBatchItemFailures"],
-    "ParallelizationFactor": 1,
-    "OnFailure": "dlq",
-}
-TUNED_PROCESSOR_MAPPING = {
-    **DEFAULT_PROCESSOR_MAPPING,
-    "BatchSize": 250,
-    "MaximumBatchingWindowInSeconds": 7,
-    "MaximumRetryAttempts": 5,
-    "MaximumRecordAgeInSeconds": 7200,
-}
-
-MSK_ARN = "arn:aws:kafka:eu-west-1:123456789012:cluster/events/0a1b2c3d-4e5f-6789-abcd-ef01234567-1"
-# The Kafka bridge's mappings: one per topic, each {topic: properties}.
-MSK_BRIDGE_MAPPINGS = {
-    topic: {
-        "EventSourceArn": MSK_ARN,
-        "FunctionName": "bridge",
-        "StartingPosition": "TRIM_HORIZON",
-        "BatchSize": 100,
-        "MaximumBatchingWindowInSeconds": 1,
-        "Topics": [topic],
-        "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": "streamlake-bridge"},
-    }
-    for topic in ("estudiante-eventos", "sistema-logs", "notificaciones")
-}
-TUNED_BRIDGE_MAPPINGS = {
-    topic: {
-        "EventSourceArn": MSK_ARN,
-        "FunctionName": "bridge",
-        "StartingPosition": "TRIM_HORIZON",
-        "BatchSize": 500,
-        "MaximumBatchingWindowInSeconds": 1,
-        "Topics": [topic],
-        "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": "tuned-bridge"},
-    }
-    for topic in ("clicks", "grades")
-}
-
-HOUR = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
-PROCESSED_PREFIX = "processed/family=!{partitionKeyFromLambda:family}/" + HOUR
-RAW_PREFIX = "raw/" + HOUR
-ERROR_PREFIX = "errors/!{firehose:error-output-type}/" + HOUR
-
-
-def firehose_spec(interval_seconds: int, size_mib: int) -> dict[str, Any]:
-    """The delivery stream's settings that are literals (resources are checked separately)."""
-    buffering = {"IntervalInSeconds": interval_seconds, "SizeInMBs": size_mib}
-    return {
-        "DeliveryStreamType": "KinesisStreamAsSource",
-        "BufferingHints": buffering,
-        "Prefix": PROCESSED_PREFIX,
-        "ErrorOutputPrefix": ERROR_PREFIX,
-        "FileExtension": ".parquet",
-        "DynamicPartitioning": {"Enabled": True, "RetryOptions": {"DurationInSeconds": 300}},
-        "Input": {"Deserializer": {"OpenXJsonSerDe": {"CaseInsensitive": False}}},
-        "Output": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}},
-        "SchemaTable": "all_events",
-        "Transform": {"BufferIntervalInSeconds": "60", "BufferSizeInMBs": "3", "NumberOfRetries": "3"},
-        "Backup": {
-            "S3BackupMode": "Enabled",
-            "BufferingHints": buffering,
-            "CompressionFormat": "GZIP",
-            "Prefix": RAW_PREFIX,
-            "ErrorOutputPrefix": ERROR_PREFIX,
-        },
-    }
-
-
-# Glue tables: (name, data columns with their Glue types, partition columns with their types, family or None).
-# Partition columns are strings although projection enumerates them as integers: Athena compares them with
-# string literals (`WHERE year = '2026'`), and an `int` column would need the saved queries rewritten.
-TIME_PARTITIONS = [("year", "string"), ("month", "string"), ("day", "string"), ("hour", "string")]
-COMMON = [("event_id", "string"), ("timestamp", "string"), ("source", "string")]
-SENSOR = [("sensor_id", "string"), ("temperature", "double"), ("humidity", "double"), ("location", "string")]
-STUDENT = [
-    ("student_id", "string"),
-    ("event_type", "string"),
-    ("course_id", "string"),
-    ("grade", "double"),
-    ("channel", "string"),
-]
-LOG = [("level", "string"), ("service", "string"), ("message", "string"), ("host", "string"), ("trace_id", "string")]
-GLUE_TABLES = {
-    "sensor_data": (COMMON + SENSOR, TIME_PARTITIONS, "sensor"),
-    "student_events": (COMMON + STUDENT, TIME_PARTITIONS, "student"),
-    "system_logs": (COMMON + LOG, TIME_PARTITIONS, "log"),
-    "all_events": (COMMON + SENSOR + STUDENT + LOG, [("family", "string"), *TIME_PARTITIONS], None),
-}
-TIME_PROJECTION = {
-    "projection.enabled": "true",
-    "projection.year.type": "date",
-    "projection.year.format": "yyyy",
-    "projection.year.range": "2024,NOW",
-    "projection.year.interval": "1",
-    "projection.year.interval.unit": "YEARS",
-    "projection.month.type": "integer",
-    "projection.month.range": "1,12",
-    "projection.month.digits": "2",
-    "projection.day.type": "integer",
-    "projection.day.range": "1,31",
-    "projection.day.digits": "2",
-    "projection.hour.type": "integer",
-    "projection.hour.range": "0,23",
-    "projection.hour.digits": "2",
-}
-FAMILY_PROJECTION = {"projection.family.type": "enum", "projection.family.values": "sensor,student,log"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
