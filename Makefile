@@ -11,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo test lint synth bench clean browser soak
+.PHONY: install demo test lint synth bench clean browser soak mutate
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ soak: $(VENV)/.installed
 	@mkdir -p run && rm -f run/soak-report.jsonl
 	RELIABILITY_REPORT=run/soak-report.jsonl $(BIN)/python -m pytest tests/reliability -m soak -q
 	@$(BIN)/python -m tests.reliability.report run/soak-report.jsonl
+
+# Mutation testing (cosmic-ray) of the core modules, each against the tests that cover it; minutes to hours, not part
+# of `make test` or CI. `make mutate TARGETS="alarms writer"` picks targets (`python -m tests.mutation.mutate --list`).
+# Mutants are applied to a copy under run/mutation/; scores and survivors: docs/testing.md.
+mutate: $(VENV)/.installed
+	$(BIN)/python -m tests.mutation.mutate $(TARGETS)
 
 clean:
 	rm -rf cdk.out run .pytest_cache .ruff_cache .hypothesis
