@@ -83,3 +83,25 @@ def test_while_s3_fails_invalid_records_are_retried_and_not_counted_as_quarantin
     # THEN the three are counted once, now that they are in quarantine/
     document = _metrics(capsys.readouterr().out)
     assert (document[INVALID_RECORDS], document[RECORDS_RETRIED]) == (3.0, 0.0)
+
+
+def _stamped(offset: timedelta) -> dict:
+    moment = datetime.now(UTC) + offset
+    return sensor_at(moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+
+
+def test_end_to_end_lag_is_the_oldest_valid_records_age(aws, context, capsys):
+    # GIVEN records stamped 10 and 2 minutes ago, and an invalid one (which has no lag)
+    event = kinesis_event([_stamped(timedelta(minutes=-2)), _stamped(timedelta(minutes=-10)), b"{}"])
+    capsys.readouterr()
+    handler(event, context)
+    lag = _metrics(capsys.readouterr().out)["EndToEndLag"]
+    # THEN the lag is the older one's: 10 minutes, plus however long the handler took (well under a minute)
+    assert 600_000 <= lag < 660_000
+
+
+def test_end_to_end_lag_of_records_from_a_clock_running_ahead_is_zero_not_negative(aws, context, capsys):
+    event = kinesis_event([_stamped(timedelta(hours=1))])
+    capsys.readouterr()
+    handler(event, context)
+    assert _metrics(capsys.readouterr().out)["EndToEndLag"] == 0.0

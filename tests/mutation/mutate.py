@@ -120,7 +120,9 @@ def _copy_tree(destination: Path) -> None:
 def _config(target: Target) -> str:
     tests = " ".join(target.tests)
     # -x: the first failing test kills the mutant; -p no:cacheprovider: the copy stays as it was.
-    command = f"{sys.executable} -m pytest -x -q -p no:cacheprovider --no-header -o addopts= --hypothesis-seed=0 {tests}"
+    # --hypothesis-seed: the same examples for every mutant, so a kill does not depend on the draw.
+    options = "-x -q -p no:cacheprovider --no-header -o addopts= --hypothesis-seed=0"
+    command = f"{sys.executable} -m pytest {options} {tests}"
     modules = ", ".join(json.dumps(m) for m in target.modules)
     return (
         "[cosmic-ray]\n"
