@@ -9,7 +9,8 @@ module's test subset, and records whether some test failed ("killed") or all sti
 is a change no test notices: either a gap in the tests or an equivalent mutant (one that cannot change behaviour);
 docs/testing.md lists the survivors of the last run and says which.
 
-Mutations are applied to a scratch copy of the working tree (run/mutation/src), never to the files you are editing.
+Mutations are applied to a scratch copy of the working tree (run/mutation/src-<targets>), never to the files you
+are editing.
 Results: run/mutation/<target>.sqlite (cosmic-ray's session: `cr-report`, `cr-html`), and
 run/mutation/<target>.survivors.txt with each survivor's diff. It runs one mutant at a time (the machine is shared);
 expect minutes per target, see docs/testing.md for the measured durations. Not part of `make test`.
@@ -203,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown target(s) {sorted(unknown)}; --list shows them")
     WORK.mkdir(parents=True, exist_ok=True)
-    src = WORK / "src"
+    # One copy per set of targets, so two runs (say, one per core) do not mutate each other's files.
+    src = WORK / ("src-" + "-".join(t.name for t in wanted))
     _copy_tree(src)
     print(f"mutating a copy of the working tree in {src}")
     rows = []
