@@ -19,6 +19,7 @@ expect minutes per target, see docs/testing.md for the measured durations. Not p
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import shutil
 import subprocess
@@ -137,6 +138,56 @@ def _config(target: Target) -> str:
     )
 
 
+def _annotation_spans(path: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) positions of every type annotation in a module that never evaluates them.
+
+    With `from __future__ import annotations` an annotation is a string nobody evaluates at run time: changing
+    `str | None` to `str + None` there cannot change behaviour, so such mutants are equivalent by construction.
+    """
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lazy = any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "__future__"
+        and any(a.name == "annotations" for a in node.names)
+        for node in tree.body
+    )
+    if not lazy:
+        return []
+    spans = []
+    for node in ast.walk(tree):
+        annotations = []
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            annotations.append(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None:
+            annotations.append(node.returns)
+        for a in annotations:
+            spans.append(((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset)))
+    return spans
+
+
+def skip_annotation_mutants(session: Path, src: Path) -> int:
+    """Mark pending mutants inside lazily evaluated annotations as skipped (equivalent); returns how many."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    spans: dict[str, list] = {}
+    skipped = 0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in list(db.pending_work_items):
+            mutation = item.mutations[0]
+            module = str(mutation.module_path)
+            if module not in spans:
+                spans[module] = _annotation_spans(src / module)
+            position = tuple(mutation.start_pos)
+            if any(start <= position < end for start, end in spans[module]):
+                db.set_result(
+                    item.job_id,
+                    WorkResult(output="in a type annotation (never evaluated)", worker_outcome=WorkerOutcome.SKIPPED),
+                )
+                skipped += 1
+    return skipped
+
+
 def _cosmic(*args: str, cwd: Path) -> None:
     bin_dir = Path(sys.executable).parent
     subprocess.run([str(bin_dir / args[0]), *args[1:]], cwd=cwd, check=True)
@@ -173,15 +224,17 @@ def _summary(session: Path, cwd: Path) -> dict:
     return {"counts": counts, "survivors": survivors}
 
 
-def run(target: Target, src: Path) -> dict:
+def run(target: Target, src: Path, resume: bool = False) -> dict:
     config = WORK / f"{target.name}.toml"
     session = WORK / f"{target.name}.sqlite"
-    config.write_text(_config(target))
-    session.unlink(missing_ok=True)
     started = time.monotonic()
-    _cosmic("cosmic-ray", "init", str(config), str(session), cwd=src)
-    _cosmic("cr-filter-operators", str(session), str(config), cwd=src)
-    _cosmic("cosmic-ray", "baseline", str(config), cwd=src)
+    if not (resume and session.exists()):
+        config.write_text(_config(target))
+        session.unlink(missing_ok=True)
+        _cosmic("cosmic-ray", "init", str(config), str(session), cwd=src)
+        _cosmic("cr-filter-operators", str(session), str(config), cwd=src)
+        _cosmic("cosmic-ray", "baseline", str(config), cwd=src)
+    print(f"{skip_annotation_mutants(session, src)} mutants in type annotations skipped as equivalent", flush=True)
     _cosmic("cosmic-ray", "exec", str(config), str(session), cwd=src)
     summary = _summary(session, src)
     summary["minutes"] = round((time.monotonic() - started) / 60, 1)
@@ -194,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="*", help="target names or module paths (default: all)")
     parser.add_argument("--list", action="store_true", help="print the targets and their tests, then stop")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the targets' last sessions in their existing copy"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for t in TARGETS:
@@ -206,12 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     # One copy per set of targets, so two runs (say, one per core) do not mutate each other's files.
     src = WORK / ("src-" + "-".join(t.name for t in wanted))
-    _copy_tree(src)
+    if not (args.resume and src.exists()):
+        _copy_tree(src)
     print(f"mutating a copy of the working tree in {src}")
     rows = []
     for target in wanted:
         print(f"== {target.name}: {' '.join(target.modules)}", flush=True)
-        summary = run(target, src)
+        summary = run(target, src, args.resume)
         c = summary["counts"]
         rows.append(
             f"| {target.name} | {c['killed']} | {c['survived']} | {c['incompetent']} | {c['score']} % "
