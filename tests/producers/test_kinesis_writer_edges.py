@@ -467,3 +467,69 @@ def test_a_corrupt_failure_file_line_is_named(tmp_path):
 )
 def test_client_errors_are_explained_in_one_line(code, fragment):
     assert fragment in explain_client_error(code, "msg", "events", "eu-west-1")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What mutation testing found unpinned (docs/testing.md): latency, the exact byte limit, default limits, files.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_an_ack_carries_the_time_from_add_to_acknowledgement(tmp_path):
+    clock = FakeClock()
+    acks = []
+    kinesis = ScriptedKinesis(lambda call, index, entry: THROTTLED if call == 1 else None, clock=clock)
+    w = writer(kinesis, tmp_path, clock, rng=FixedRng(1.0), on_ack=acks.append)
+    w.add(b"a", "k", event_id="e1", meta={"n": 1})
+    clock.t += 0.25
+    w.flush()  # throttled once: acknowledged after the 0.1 s backoff
+    (ack,) = acks
+    assert ack.latency == pytest.approx(0.35)
+    assert (ack.data, ack.partition_key, ack.event_id, ack.meta, ack.attempts) == (b"a", "k", "e1", {"n": 1}, 2)
+    assert (ack.shard_id, ack.sequence_number) == ("shardId-000000000000", f"{1:056d}")
+    assert list(w.stats.latencies) == pytest.approx([0.35])
+    assert w.stats.bytes_sent == 2
+
+
+def test_a_buffer_of_exactly_the_byte_limit_is_sent_at_once(tmp_path):
+    kinesis = ScriptedKinesis()
+    w = writer(kinesis, tmp_path, limits=BatchLimits(max_records=500, max_bytes=MIB), linger=60.0)
+    w.add(b"x" * (MIB // 2 - 1), "k")
+    assert kinesis.calls == []
+    w.add(b"y" * (MIB // 2 - 1), "k")  # MIB bytes with the two keys
+    assert len(kinesis.calls) == 1 and w.buffered == 0
+
+
+def test_unpaced_writers_use_the_api_limits_and_paced_ones_a_second_of_the_shards():
+    assert KinesisWriter(ScriptedKinesis(), "s", pace=False, failure_path=Path("f")).limits == BatchLimits(500, 5 * MIB)
+    assert KinesisWriter(ScriptedKinesis(), "s", shards=1, failure_path=Path("f")).limits == BatchLimits(500, MIB)
+    assert KinesisWriter(ScriptedKinesis(), "s", shards=3, failure_path=Path("f")).limits == BatchLimits(500, 3 * MIB)
+
+
+def test_the_failure_file_is_created_with_its_directories_and_counts_its_lines(tmp_path):
+    path = tmp_path / "deep" / "er" / "failed.jsonl"
+    w = KinesisWriter(ScriptedKinesis(), "s", pace=False, failure_path=path, clock=FakeClock())
+    assert not path.exists() and w.failures.count == 0
+    w.add(b"x", "")  # an empty key can never be written
+    assert path.exists() and w.failures.count == 1
+    w.close()
+
+
+def test_the_system_clock_really_sleeps_and_waits():
+    import threading
+    import time
+
+    from producers.kinesis_writer import SystemClock
+
+    clock = SystemClock()
+    started = time.monotonic()
+    clock.sleep(0.05)
+    clock.sleep(0)
+    clock.sleep(-1)  # nothing to wait for: no error
+    assert time.monotonic() - started >= 0.05
+    event = threading.Event()
+    started = time.monotonic()
+    assert clock.wait(event, 0.05) is False
+    assert time.monotonic() - started >= 0.05
+    event.set()
+    assert clock.wait(event, 30) is True and clock.wait(event, 0) is True
+    assert clock.now() == pytest.approx(time.monotonic(), abs=1.0)
