@@ -517,3 +517,109 @@ def test_settings_come_from_the_config_keys_the_deployed_mapping_uses():
     assert EventSourceSettings.from_config(load_config()) == EventSourceSettings(
         batch_size=100, batch_window_seconds=1, max_retries=3, max_record_age_seconds=3600
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the first mutation run found unpinned (docs/testing.md): metrics, the exact payload limit, drain and run.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class FakeMetrics:
+    """Collects what the poller publishes, as (namespace, name, value, dimensions, unit)."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[str, str, float, dict, str]] = []
+
+    def put(self, namespace: str, name: str, value: float, dimensions: dict, unit: str = "None") -> None:
+        self.points.append((namespace, name, value, dimensions, unit))
+
+    def put_data(self, data: list) -> None:
+        for namespace, datum in data:
+            dims = {d["Name"]: d["Value"] for d in datum["Dimensions"]}
+            self.points.append((namespace, datum["MetricName"], datum["Value"], dims, datum["Unit"]))
+
+    def put_emf_output(self, text: str) -> list[str]:
+        return [line for line in text.split("\n") if line]
+
+
+def _with_metrics(stream: FakeKinesis, handler: Handler, metrics: FakeMetrics, **settings) -> KinesisEventSourceMapping:
+    mapping = make(stream, handler, **settings)
+    mapping._metrics = metrics  # the constructor's `metrics` argument, set after construction to reuse `make`
+    return mapping
+
+
+def test_invocation_and_iterator_age_metrics_are_lambdas_and_kinesiss(clock, stream):
+    stream.put(0)
+    clock.advance(2.0)
+    stream.put(1)
+    clock.advance(0.5)  # record 0 arrived 2.5 s ago, record 1 (the newest read) 0.5 s ago
+    metrics = FakeMetrics()
+    handler = Handler(
+        clock, lambda numbers, records, call: (_ for _ in ()).throw(RuntimeError("x")) if call == 2 else None
+    )
+    mapping = _with_metrics(stream, handler, metrics, batch_size=10, max_retries=0, bisect_on_error=False)
+    mapping.poll()
+    function = {"FunctionName": "processor"}
+    assert metrics.points == [
+        ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", 500.0, {"StreamName": "events"}, "Milliseconds"),
+        ("AWS/Lambda", "Invocations", 1, function, "Count"),
+        ("AWS/Lambda", "Errors", 0, function, "Count"),
+        ("AWS/Lambda", "Duration", 0.0, function, "Milliseconds"),
+        ("AWS/Lambda", "IteratorAge", 500.0, function, "Milliseconds"),
+    ]
+    stream.put(2)
+    metrics.points.clear()
+    mapping.poll()
+    assert [(name, value) for _, name, value, _, _ in metrics.points if name in ("Invocations", "Errors")] == [
+        ("Invocations", 1),
+        ("Errors", 1),
+    ]
+
+
+def test_a_batch_of_exactly_6_mib_is_one_invocation_and_the_next_byte_is_not(clock, stream):
+    # 4,000,001 and 717,824 bytes are 5,333,846 + 957,610 = 6,291,456 bytes in the event (base64 plus envelope)
+    stream.put(0, size=4_000_001)
+    stream.put(1, size=717_824)
+    stream.put(2, size=1)
+    handler = Handler(clock)
+    run_for(make(stream, handler, batch_size=10), clock, 0.01)
+    assert handler.batches == [[0, 1], [2]]
+
+
+def test_poll_says_whether_it_invoked(clock, stream):
+    stream.put(0)
+    mapping = make(stream, Handler(clock), batch_size=10, batch_window_seconds=1)
+    assert mapping.poll() is False, "held back by the window"
+    clock.advance(1.0)
+    assert mapping.poll() is True
+    assert mapping.poll() is False, "nothing left"
+
+
+def test_drain_finishes_everything_in_the_stream_or_times_out(clock, stream):
+    stream.put(*range(5))
+    handler = Handler(clock)
+    make(stream, handler, batch_size=2).drain(timeout=5)
+    assert handler.batches == [[0, 1], [2, 3], [4]]
+    stuck = Handler(clock, raise_on(0))
+    stream.put(5)
+    with pytest.raises(TimeoutError, match="records still pending"):
+        make(stream, stuck, batch_size=10, max_retries=10_000, max_record_age_seconds=86_400).drain(timeout=5)
+
+
+def test_run_polls_until_stopped(clock, stream):
+    import threading
+
+    stop = threading.Event()
+    stream.put(0, 1)
+    handler = Handler(clock, lambda numbers, records, call: stop.set())
+    make(stream, handler, batch_size=1).run(stop, idle_sleep=0.001)
+    assert handler.batches == [[0]]
+    make(stream, handler, batch_size=1).run(stop)  # already stopped: returns without invoking
+    assert handler.batches == [[0]]
+
+
+def test_the_lambda_context_counts_down_and_never_goes_negative():
+    from local.poller import LambdaContext
+
+    assert LambdaContext("f", "arn", timeout_seconds=-5).get_remaining_time_in_millis() == 0
+    assert 50_000 < LambdaContext("f", "arn", timeout_seconds=60).get_remaining_time_in_millis() <= 60_000
