@@ -56,7 +56,7 @@ TARGETS = [
         ("producers/kinesis_writer.py",),
         ("tests/producers/test_kinesis_writer_edges.py", "tests/producers/test_batching.py"),
     ),
-    Target("poller", ("local/poller.py",), ("tests/local/test_poller_semantics.py",)),
+    Target("poller", ("local/poller.py",), ("tests/local/test_poller_semantics.py",), timeout=60.0),
     Target(
         "processor",
         (
