@@ -66,6 +66,7 @@ class FakeKinesis:
         self.records: list[dict[str, Any]] = []
         self.read_errors: list[Exception] = []
         self.reads: list[tuple[float, int]] = []  # (time, Limit) of each GetRecords call
+        self.closed = False  # a closed shard's last GetRecords has no NextShardIterator
 
     def put(self, *numbers: int, size: int | None = None) -> None:
         arrival = datetime.fromtimestamp(self.clock.time(), UTC)
@@ -96,7 +97,10 @@ class FakeKinesis:
             raise self.read_errors.pop(0)
         start = int(ShardIterator)
         records = self.records[start : start + Limit]
-        return {"Records": records, "NextShardIterator": str(start + len(records))}
+        end = start + len(records)
+        if self.closed and end == len(self.records):
+            return {"Records": records}
+        return {"Records": records, "NextShardIterator": str(end)}
 
 
 class FakeSqs:
@@ -622,7 +626,43 @@ def test_run_polls_until_stopped(clock, stream):
 
 
 def test_the_lambda_context_counts_down_and_never_goes_negative():
+    import time
+
     from local.poller import LambdaContext
 
     assert LambdaContext("f", "arn", timeout_seconds=-5).get_remaining_time_in_millis() == 0
     assert 50_000 < LambdaContext("f", "arn", timeout_seconds=60).get_remaining_time_in_millis() <= 60_000
+    ten_seconds_in = LambdaContext("f", "arn", timeout_seconds=60, _started=time.monotonic() - 10)
+    assert 40_000 < ten_seconds_in.get_remaining_time_in_millis() <= 50_000
+
+
+def test_the_default_settings_are_the_deployed_defaults():
+    assert EventSourceSettings() == EventSourceSettings(
+        batch_size=100,
+        batch_window_seconds=0.0,
+        max_retries=3,
+        max_record_age_seconds=3600,
+        bisect_on_error=True,
+        report_batch_item_failures=True,
+    )
+
+
+def test_a_closed_shard_is_drained_to_its_end(clock, stream):
+    stream.put(0, 1, 2)
+    stream.closed = True  # GetRecords answers no NextShardIterator once the end is read
+    handler = Handler(clock)
+    make(stream, handler, batch_size=10).drain(timeout=5)
+    assert handler.batches == [[0, 1, 2]]
+
+
+def test_iterator_age_of_records_stamped_ahead_of_the_clock_is_zero(clock, stream):
+    stream.put(0)
+    clock.advance(-2.0)  # the stream's clock runs 2 s ahead of ours
+    metrics = FakeMetrics()
+    _with_metrics(stream, Handler(clock), metrics, batch_size=10).poll()
+    ages = [
+        value
+        for _, name, value, _, _ in metrics.points
+        if name in ("GetRecords.IteratorAgeMilliseconds", "IteratorAge")
+    ]
+    assert ages == [0.0, 0.0]

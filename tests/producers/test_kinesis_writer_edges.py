@@ -533,3 +533,26 @@ def test_the_system_clock_really_sleeps_and_waits():
     event.set()
     assert clock.wait(event, 30) is True and clock.wait(event, 0) is True
     assert clock.now() == pytest.approx(time.monotonic(), abs=1.0)
+
+
+@pytest.mark.parametrize(
+    ("code", "counted"),
+    [
+        ("ProvisionedThroughputExceededException", 1),
+        ("ThrottlingException", 1),
+        ("KMSThrottlingException", 1),
+        ("ServiceUnavailable", 0),
+        ("InternalFailure", 0),
+    ],
+)
+def test_only_throttling_request_errors_count_as_throttled(tmp_path, code, counted):
+    w = writer(ScriptedKinesis(errors=[_client_error(code)]), tmp_path)
+    w.add(b"a", "k")
+    w.flush()
+    assert w.stats.throttled == counted and w.stats.retries == 1 and w.stats.sent == 1
+
+
+def test_a_bucket_with_tokens_to_spare_needs_no_wait():
+    bucket = TokenBucket(rate=10, capacity=20, now=0.0)
+    assert bucket.delay(19.5, 0.0) == 0.0
+    assert bucket.delay(20, 0.0) == 0.0
