@@ -57,6 +57,7 @@ TARGETS = [
         ("tests/producers/test_kinesis_writer_edges.py", "tests/producers/test_batching.py"),
     ),
     Target("poller", ("local/poller.py",), ("tests/local/test_poller_semantics.py",), timeout=60.0),
+    Target("processor-settings", ("lambdas/processor/settings.py",), ("tests/lambdas/test_processor_settings.py",)),
     Target(
         "processor",
         (
