@@ -158,8 +158,8 @@ def firehose_spec(interval_seconds: int, size_mib: int) -> dict[str, Any]:
 
 
 # Glue tables: (name, data columns with their Glue types, partition columns with their types, family or None).
-# Partition columns are strings although projection enumerates them as integers: Athena compares them with
-# string literals (`WHERE year = '2026'`), and an `int` column would need the saved queries rewritten.
+# Partition columns are strings although projection enumerates them as integers: the saved queries prune with
+# `concat(year, month, day, hour) BETWEEN date_format(...)`, which needs the zero-padded text ('2026', '03', '07').
 TIME_PARTITIONS = [("year", "string"), ("month", "string"), ("day", "string"), ("hour", "string")]
 COMMON = [("event_id", "string"), ("timestamp", "string"), ("source", "string")]
 SENSOR = [("sensor_id", "string"), ("temperature", "double"), ("humidity", "double"), ("location", "string")]
