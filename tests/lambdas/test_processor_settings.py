@@ -84,3 +84,10 @@ def test_the_temperature_may_be_zero_or_negative_and_counts_must_be_at_least_one
     settings = get_settings()
     assert settings.thresholds.high_temperature_c == expected
     assert settings.thresholds.error_burst_count == 1
+
+
+def test_settings_cannot_be_changed_after_reading(env):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        get_settings().lake_bucket = "other"  # type: ignore[misc]
