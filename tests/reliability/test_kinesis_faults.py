@@ -49,6 +49,10 @@ def test_writes_over_the_shard_limit_are_throttled_retried_and_land_once(tmp_pat
             client=shard,
             shards=1,
             pace=False,
+            # Full 500-record requests whatever the machine's speed: with the default 0.2 s linger a slow producer
+            # sent small requests under CPU contention, each within the quarter second of room, and nothing was
+            # throttled (seen in a full-suite run at load 20 on 2 cores).
+            linger=60.0,
             failure_path=tmp_path / "failures.jsonl",
         )
         _finish(stack)
