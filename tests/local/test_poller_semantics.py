@@ -94,7 +94,9 @@ class FakeKinesis:
     def get_records(self, *, ShardIterator: str, Limit: int) -> dict[str, Any]:  # noqa: N803
         self.reads.append((self.clock.now, Limit))
         if self.read_errors:
-            raise self.read_errors.pop(0)
+            error = self.read_errors.pop(0)  # None: this read succeeds
+            if error is not None:
+                raise error
         start = int(ShardIterator)
         records = self.records[start : start + Limit]
         end = start + len(records)
@@ -429,6 +431,7 @@ def test_a_throttled_read_is_retried_after_the_backoff_and_nothing_is_lost(clock
         (_error("KMSThrottlingException"), True),
         (_error("InternalFailure", 500), True),
         (_error("Whatever", 503), True),
+        (_error("Whatever", 500), True),
         (_error("Whatever", 499), False),
         (_error("ExpiredIteratorException"), False),
         (_error("AccessDeniedException"), False),
@@ -666,3 +669,81 @@ def test_iterator_age_of_records_stamped_ahead_of_the_clock_is_zero(clock, strea
         if name in ("GetRecords.IteratorAgeMilliseconds", "IteratorAge")
     ]
     assert ages == [0.0, 0.0]
+
+
+def test_one_byte_over_6_mib_is_two_invocations(clock, stream):
+    # 5,333,845 + 957,612 = 6,291,457 bytes in the event: one more than the limit
+    stream.put(0, size=4_000_000)
+    stream.put(1, size=717_825)
+    handler = Handler(clock)
+    run_for(make(stream, handler, batch_size=10), clock, 0.01)
+    assert handler.batches == [[0], [1]]
+
+
+def test_a_batch_of_exactly_the_batch_size_does_not_wait_for_the_window(clock, stream):
+    stream.put(0, 1)
+    handler = Handler(clock)
+    assert make(stream, handler, batch_size=2, batch_window_seconds=300).poll() is True
+    assert handler.batches == [[0, 1]]
+
+
+def test_records_left_after_a_full_batch_wait_a_window_from_then(clock, stream):
+    stream.put(0, 1, 2)
+    handler = Handler(clock)
+    mapping = make(stream, handler, batch_size=2, batch_window_seconds=1)
+    mapping.poll()
+    assert handler.batches == [[0, 1]]
+    clock.advance(0.5)
+    mapping.poll()
+    assert handler.batches == [[0, 1]]
+    clock.advance(0.5)
+    mapping.poll()
+    assert handler.batches == [[0, 1], [2]]
+
+
+def test_the_stream_is_read_again_only_when_less_than_a_batch_is_waiting(clock, stream):
+    stream.put(*range(20))
+    mapping = make(stream, Handler(clock), batch_size=10)
+    mapping.poll()  # reads all 20, invokes 10
+    mapping.poll()  # 10 waiting: a full batch, no read
+    assert len(stream.reads) == 1
+    stream.put(*range(20, 25))
+    mapping.poll()  # nothing waiting: reads the 5 new ones
+    assert len(stream.reads) == 2
+
+
+def test_a_throttled_read_after_a_good_one_starts_the_backoff_again(clock, stream):
+    stream.put(0)
+    throttled = _error("ProvisionedThroughputExceededException")
+    stream.read_errors = [throttled, None, throttled]
+    run_for(make(stream, Handler(clock), batch_size=10), clock, 1.0)
+    times = [t - START for t, _ in stream.reads[:4]]
+    assert times[1] == pytest.approx(0.1, abs=0.002)
+    assert times[3] - times[2] == pytest.approx(0.1, abs=0.002), times
+
+
+def test_duration_is_the_handlers_time_in_milliseconds(clock, stream):
+    stream.put(0)
+    metrics = FakeMetrics()
+    handler = Handler(clock, lambda numbers, records, call: clock.advance(0.25))
+    _with_metrics(stream, handler, metrics, batch_size=10).poll()
+    assert [value for _, name, value, _, _ in metrics.points if name == "Duration"] == [250.0]
+
+
+def test_lambda_context_and_settings_defaults_are_lambdas():
+    import dataclasses
+
+    from local.poller import LambdaContext
+
+    context = LambdaContext("processor", "arn:aws:lambda:us-east-1:123456789012:function:processor")
+    assert (context.memory_limit_in_mb, context.timeout_seconds, context.function_version) == (512, 60.0, "$LATEST")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        EventSourceSettings().batch_size = 5  # type: ignore[misc]
+
+
+def test_more_than_a_batch_waiting_is_not_read_again(clock, stream):
+    stream.put(*range(25))
+    mapping = make(stream, Handler(clock), batch_size=10)
+    mapping.poll()  # reads all 25, invokes 10
+    mapping.poll()  # 15 waiting: more than a batch, no read
+    assert len(stream.reads) == 1
