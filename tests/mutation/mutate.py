@@ -120,12 +120,15 @@ def _copy_tree(destination: Path) -> None:
             shutil.copy2(source, target)
 
 
-def _config(target: Target) -> str:
-    tests = " ".join(target.tests)
+def _test_command(target: Target) -> str:
     # -x: the first failing test kills the mutant; -p no:cacheprovider: the copy stays as it was.
     # --hypothesis-seed: the same examples for every mutant, so a kill does not depend on the draw.
     options = "-x -q -p no:cacheprovider --no-header -o addopts= --hypothesis-seed=0"
-    command = f"{sys.executable} -m pytest {options} {tests}"
+    return f"{sys.executable} -m pytest {options} {' '.join(target.tests)}"
+
+
+def _config(target: Target) -> str:
+    command = _test_command(target)
     modules = ", ".join(json.dumps(m) for m in target.modules)
     return (
         "[cosmic-ray]\n"
@@ -225,6 +228,47 @@ def _summary(session: Path, cwd: Path) -> dict:
     return {"counts": counts, "survivors": survivors}
 
 
+def recheck(target: Target, src: Path) -> dict:
+    """Run each survivor of the target's last session against the tests as they are now (after adding tests for
+    the survivors, without a full run): applies the mutant in the copy, runs the subset, restores the file."""
+    session = WORK / f"{target.name}.sqlite"
+    bin_dir = Path(sys.executable).parent
+    dump = subprocess.run(
+        [str(bin_dir / "cosmic-ray"), "dump", str(session)], cwd=src, check=True, capture_output=True, text=True
+    ).stdout
+    command = _test_command(target).split()
+    spans: dict[str, list] = {}
+    still, killed = [], []
+    for line in dump.splitlines():
+        item, result = json.loads(line)
+        if not result or result["worker_outcome"] != "normal" or result["test_outcome"] != "survived":
+            continue
+        mutation = item["mutations"][0]
+        module = mutation["module_path"]
+        spans.setdefault(module, _annotation_spans(src / module))
+        if any(start <= tuple(mutation["start_pos"]) < end for start, end in spans[module]):
+            continue
+        original = (src / module).read_text(encoding="utf-8")
+        name = f"{module}:{mutation['start_pos'][0]} {mutation['operator_name']} #{mutation['occurrence']}"
+        try:
+            subprocess.run(
+                [str(bin_dir / "cosmic-ray"), "apply", module, mutation["operator_name"], str(mutation["occurrence"])],
+                cwd=src,
+                check=True,
+                capture_output=True,
+            )
+            try:
+                outcome = subprocess.run(command, cwd=src, capture_output=True, timeout=target.timeout).returncode
+            except subprocess.TimeoutExpired:
+                outcome = -1
+        finally:
+            (src / module).write_text(original, encoding="utf-8")
+        (killed if outcome != 0 else still).append(f"{name}\n{result['diff']}")
+        print(("killed   " if outcome != 0 else "survives ") + name, flush=True)
+    (WORK / f"{target.name}.recheck-survivors.txt").write_text("\n".join(still))
+    return {"rechecked": len(killed) + len(still), "killed_now": len(killed), "still_surviving": len(still)}
+
+
 def run(target: Target, src: Path, resume: bool = False) -> dict:
     config = WORK / f"{target.name}.toml"
     session = WORK / f"{target.name}.sqlite"
@@ -251,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="continue the targets' last sessions in their existing copy"
     )
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="run the last sessions' survivors against the current tests (in a fresh copy), not a full run",
+    )
     args = parser.parse_args(argv)
     if args.list:
         for t in TARGETS:
@@ -262,10 +311,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown target(s) {sorted(unknown)}; --list shows them")
     WORK.mkdir(parents=True, exist_ok=True)
     # One copy per set of targets, so two runs (say, one per core) do not mutate each other's files.
-    src = WORK / ("src-" + "-".join(t.name for t in wanted))
+    src = WORK / ("src-" + "-".join(t.name for t in wanted) + ("-recheck" if args.recheck else ""))
     if not (args.resume and src.exists()):
         _copy_tree(src)
     print(f"mutating a copy of the working tree in {src}")
+    if args.recheck:
+        for target in wanted:
+            print(f"== {target.name}: {recheck(target, src)}", flush=True)
+        return 0
     rows = []
     for target in wanted:
         print(f"== {target.name}: {' '.join(target.modules)}", flush=True)
