@@ -556,3 +556,50 @@ def test_a_bucket_with_tokens_to_spare_needs_no_wait():
     bucket = TokenBucket(rate=10, capacity=20, now=0.0)
     assert bucket.delay(19.5, 0.0) == 0.0
     assert bucket.delay(20, 0.0) == 0.0
+
+
+def test_a_buffer_that_jumps_past_the_byte_limit_is_sent_at_once(tmp_path):
+    kinesis = ScriptedKinesis()
+    w = writer(kinesis, tmp_path, limits=BatchLimits(max_records=500, max_bytes=MIB), linger=60.0)
+    w.add(b"x" * 600_000, "k")
+    w.add(b"y" * 600_000, "k")  # 1,200,002 bytes buffered: over the limit, the first goes out now
+    assert [len(sent) for _, sent, _ in kinesis.calls] == [1]
+    assert w.buffered == 1
+
+
+def test_whole_request_throttling_past_max_attempts_fails_those_records_and_keeps_the_writer(tmp_path):
+    kinesis = ScriptedKinesis(errors=[_client_error("ThrottlingException")] * 2)
+    w = writer(kinesis, tmp_path, max_attempts=2)
+    w.add(b"a", "k")
+    w.flush()  # no KinesisWriteError: throttling is not a lost endpoint
+    assert failure_lines(tmp_path)[0]["reason"] == "gave up after 2 attempts"
+    w.add(b"b", "k")
+    w.flush()
+    assert kinesis.acknowledged == [b"b"]
+
+
+def test_the_writer_defaults_are_the_documented_ones(tmp_path):
+    w = KinesisWriter(ScriptedKinesis(), "s", failure_path=tmp_path / "f")
+    assert (w.max_attempts, w.base_backoff, w.max_backoff, w.linger, w.strict_order) == (8, 0.1, 5.0, 0.2, False)
+
+
+def test_take_batch_allows_repeated_keys_unless_asked_not_to():
+    limits = BatchLimits(max_records=10, max_bytes=MIB)
+    assert take_batch(["a", "a"], limits, lambda i: 1, str) == (["a", "a"], [])
+    assert take_batch(["a", "a"], limits, lambda i: 1, str, one_per_key=True) == (["a"], ["a"])
+
+
+def test_limits_acks_and_failures_are_immutable(tmp_path):
+    import dataclasses
+
+    acks = []
+    w = writer(ScriptedKinesis(), tmp_path, on_ack=acks.append)
+    w.add(b"a", "")
+    w.add(b"b", "k")
+    w.flush()
+    failures = []
+    w.on_failure = failures.append
+    w.add(b"c", "")
+    for value, name in ((BatchLimits(), "max_records"), (acks[0], "latency"), (failures[0], "reason")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, name, 1)
