@@ -493,6 +493,10 @@ def test_an_ack_carries_the_time_from_add_to_acknowledgement(tmp_path):
 def test_a_buffer_of_exactly_the_byte_limit_is_sent_at_once(tmp_path):
     kinesis = ScriptedKinesis()
     w = writer(kinesis, tmp_path, limits=BatchLimits(max_records=500, max_bytes=MIB), linger=60.0)
+    w.add(b"x" * (MIB - 2), "k")  # one byte under the limit: waits
+    assert kinesis.calls == []
+    w.flush()
+    kinesis.calls.clear()
     w.add(b"x" * (MIB // 2 - 1), "k")
     assert kinesis.calls == []
     w.add(b"y" * (MIB // 2 - 1), "k")  # MIB bytes with the two keys
