@@ -747,3 +747,28 @@ def test_more_than_a_batch_waiting_is_not_read_again(clock, stream):
     mapping.poll()  # reads all 25, invokes 10
     mapping.poll()  # 15 waiting: more than a batch, no read
     assert len(stream.reads) == 1
+
+
+def test_a_function_error_is_caught_when_the_handlers_output_is_captured(clock, stream):
+    import io
+
+    from local.metrics import HandlerOutput
+
+    stream.put(0)
+    output = HandlerOutput(io.StringIO())
+    handler = Handler(clock, lambda numbers, records, call: (_ for _ in ()).throw(RuntimeError("boom")))
+    logged: list[str] = []
+    mapping = make(stream, handler, batch_size=1, max_retries=0)
+    mapping._output, mapping._log = output, logged.append  # local mode's wiring, set after `make`
+    mapping.poll()
+    assert mapping.stats.function_errors == 1
+    assert any("RuntimeError: boom" in line for line in logged)
+
+
+def test_remaining_time_is_in_milliseconds():
+    import time
+
+    from local.poller import LambdaContext
+
+    ahead = LambdaContext("f", "arn", timeout_seconds=2, _started=time.monotonic() + 100)
+    assert 101_900 < ahead.get_remaining_time_in_millis() <= 102_000
