@@ -11,7 +11,7 @@ export CDK_DISABLE_VERSION_CHECK := 1
 export AWS_EC2_METADATA_DISABLED := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install demo test lint synth check-deploy bench clean browser soak fuzz
+.PHONY: install demo test lint synth check-deploy bench clean browser soak fuzz mutate
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,12 @@ fuzz: $(VENV)/.installed
 	$(BIN)/python -m tests.fuzz.seeds run/fuzz/corpus
 	$(BIN)/python -m tests.fuzz.stages -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/json.dict \
 	  -rss_limit_mb=2048 -artifact_prefix=run/fuzz/ -print_final_stats=1 run/fuzz/corpus
+
+# Mutation testing (cosmic-ray) of the core modules, each against the tests that cover it; minutes to hours, not part
+# of `make test` or CI. `make mutate TARGETS="alarms writer"` picks targets (`python -m tests.mutation.mutate --list`).
+# Mutants are applied to a copy under run/mutation/; scores and survivors: docs/testing.md.
+mutate: $(VENV)/.installed
+	$(BIN)/python -m tests.mutation.mutate $(TARGETS)
 
 clean:
 	rm -rf cdk.out run .pytest_cache .ruff_cache .hypothesis

@@ -467,15 +467,18 @@ class MotoServer:
         patch_moto_sns()
         patch_moto_sqs()
         patch_moto_cloudwatch()
-        self._port = port or free_port()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
-        self.endpoint = MotoEndpoint(f"http://127.0.0.1:{self._port}")
+        # Port 0 unless one is asked for: the server binds a free port itself, so no other process can take it
+        # between choosing and binding (free_port()'s race); `start()` reads the port it got.
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or 0, verbose=False)
+        self.endpoint = MotoEndpoint(f"http://127.0.0.1:{port or 0}")
         self._in_process = in_process
 
     def start(self) -> MotoEndpoint:
         # One access-log line per API call would drown everything a person wants to see.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server.start()
+        _, bound_port = self._server.get_host_and_port()
+        self.endpoint = MotoEndpoint(f"http://127.0.0.1:{bound_port}")
         if self._in_process:
             InProcessRoutes.add(self.endpoint.url, self._server._server.app)
         return self.endpoint

@@ -200,6 +200,13 @@ def wait_for(condition: Any, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _stream_settled(setup: Setup) -> bool:
+    """Whether the stream holds as many records now as 0.2 s ago (no request still being written)."""
+    before = len(read_stream(setup.kinesis, setup.stream))
+    time.sleep(0.2)
+    return len(read_stream(setup.kinesis, setup.stream)) == before
+
+
 def test_bridge_thread_writes_quarantines_commits_and_reports_zero_lag(setup, tmp_path):
     # GIVEN plain JSON, Avro wire format and two poison messages across the three topics, and SASL credentials
     # from a secrets file (the local broker accepts SASL_PLAINTEXT/PLAIN with any credentials)
@@ -265,7 +272,8 @@ def test_sigkill_mid_stream_then_restart_delivers_every_message_with_duplicates_
         first.kill()
         first.wait(10)
         first.stderr.close()
-    time.sleep(0.5)  # let moto finish a PutRecords the bridge sent just before it died
+    # Let moto finish a PutRecords the bridge sent just before it died: wait until the stream stops growing.
+    wait_for(lambda: _stream_settled(setup), 30, "the stream to settle after the kill")
     committed_at_kill = setup.committed()
     on_stream_at_kill = read_stream(setup.kinesis, setup.stream)
     assert sum(committed_at_kill.values()) < total, "the bridge finished before it was killed"
@@ -336,7 +344,8 @@ def test_restarted_bridge_resumes_from_the_committed_offsets(setup):
     setup.produce(mixed_messages(setup, 90)[60:])
     again = BridgeThread(setup.settings()).start()
     wait_for(lambda: again.stats.messages >= 30 or not again.alive, 30, "the second lot")
-    time.sleep(0.5)
+    # Stop once the group committed the end of every partition: a redelivered message would have come before that.
+    wait_for(lambda: sum(setup.committed().values()) >= 90 or not again.alive, 30, "the group to commit all 90")
     again.stop()
 
     # THEN it bridged only the new messages: nothing twice, nothing missed
@@ -411,7 +420,8 @@ def test_stop_event_stops_an_idle_bridge_promptly(setup):
     stop = threading.Event()
     bridge = BridgeThread(setup.settings()).start()
     wait_for(lambda: bridge.alive, 5, "start")
-    time.sleep(1.0)
+    # Idle in its poll loop: it measured the (zero) lag of the partitions it was assigned.
+    wait_for(lambda: bridge.stats.lag or not bridge.alive, 30, "the bridge to be assigned its partitions")
     started = time.monotonic()
     bridge.stop()
     del stop

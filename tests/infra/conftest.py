@@ -9,6 +9,7 @@ from aws_cdk import Stack
 from aws_cdk.assertions import Template
 
 from stacks.pipeline import Pipeline, create_app
+from tests.deployed_tables import TUNED
 
 KAFKA_MSK = {
     "kafka_mode": "msk",
@@ -54,3 +55,9 @@ def synth_msk(tmp_path_factory) -> Synthesised:
 @pytest.fixture(scope="session")
 def synth_confluent(tmp_path_factory) -> Synthesised:
     return _synth(KAFKA_CONFLUENT, tmp_path_factory.mktemp("cdk-confluent"))
+
+
+@pytest.fixture(scope="session")
+def synth_tuned(tmp_path_factory) -> Synthesised:
+    """The pipeline with every ESM, Firehose, alarm and Kafka setting away from its default."""
+    return _synth(TUNED, tmp_path_factory.mktemp("cdk-tuned"))

@@ -11,8 +11,10 @@ from botocore.exceptions import ClientError
 def throttle_sns_entries(sns_client: Any, should_fail: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
     """Make PublishBatch report the chosen entries as Throttled, as SNS does per entry; the rest are published.
 
-    Returns the list the throttled entries are appended to.
+    Returns the list the throttled entries are appended to. A second call on the same client replaces the first
+    injection (hypothesis runs many examples on one client); `stop_throttling_sns` removes it.
     """
+    stop_throttling_sns(sns_client)
     throttled: list[dict[str, Any]] = []
     held: list[dict[str, Any]] = []
 
@@ -30,9 +32,19 @@ def throttle_sns_entries(sns_client: Any, should_fail: Callable[[dict[str, Any]]
         )
         throttled.extend(held)
 
-    sns_client.meta.events.register("before-parameter-build.sns.PublishBatch", strip)
-    sns_client.meta.events.register("after-call.sns.PublishBatch", report)
+    sns_client.meta.events.register("before-parameter-build.sns.PublishBatch", strip, unique_id=_THROTTLE_STRIP)
+    sns_client.meta.events.register("after-call.sns.PublishBatch", report, unique_id=_THROTTLE_REPORT)
     return throttled
+
+
+_THROTTLE_STRIP = "streamlake-tests-throttle-sns-strip"
+_THROTTLE_REPORT = "streamlake-tests-throttle-sns-report"
+
+
+def stop_throttling_sns(sns_client: Any) -> None:
+    """Remove what `throttle_sns_entries` injected on this client (nothing happens if it injected nothing)."""
+    sns_client.meta.events.unregister("before-parameter-build.sns.PublishBatch", unique_id=_THROTTLE_STRIP)
+    sns_client.meta.events.unregister("after-call.sns.PublishBatch", unique_id=_THROTTLE_REPORT)
 
 
 def fail_operation(client: Any, operation: str, code: str = "SlowDown") -> Callable[[], None]:

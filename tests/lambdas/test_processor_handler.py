@@ -138,7 +138,7 @@ def test_metrics_are_flushed_once_per_invocation(aws, context, capsys):
     assert doc["SensorRecords"] == [2.0] and doc["LogRecords"] == [1.0] and doc["InvalidRecords"] == [1.0]
     assert doc["AlertsPublished"] == [1.0]
     assert doc["service"] == "processor"
-    assert doc["EndToEndLag"][0] >= 0
+    assert "EndToEndLag" in doc  # its value: tests/lambdas/test_processor_edges.py
 
 
 def test_lab_shape_record_is_processed_as_a_sensor_reading(aws, context):

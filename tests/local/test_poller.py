@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import local.poller as poller_module
 from local.metrics import HandlerOutput, MetricsSink
 from local.poller import CheckpointStore, EventSourceSettings, KinesisEventSourceMapping
 
@@ -117,9 +118,10 @@ def test_a_reported_item_failure_retries_the_batch_from_that_record(aws):
         return {"batchItemFailures": []}
 
     handler = Recorder(fail_item_6_once)
-    mapping(aws, handler, batch_size=10).drain()
+    checkpoints = CheckpointStore()
+    mapping(aws, handler, checkpoints=checkpoints, batch_size=10).drain()
     assert handler.batches == [list(range(10)), [6, 7, 8, 9]]
-    assert sequence_numbers  # all ten acknowledged by Kinesis
+    assert checkpoints.get("shardId-000000000000") == sequence_numbers[-1]
     assert not dlq_messages(aws)
 
 
@@ -163,12 +165,33 @@ def test_without_bisect_a_failing_batch_is_retried_whole_then_discarded(aws):
     assert message["KinesisBatchInfo"]["batchSize"] == 4
 
 
-def test_records_older_than_the_maximum_age_are_discarded_not_processed(aws):
+class _ShiftedTime:
+    """local.poller's view of time, `ahead` seconds in the future: records look old without waiting for it."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def test_records_older_than_the_maximum_age_are_discarded_not_processed(aws, monkeypatch):
+    clock = _ShiftedTime()
+    monkeypatch.setattr(poller_module, "time", clock)
     put(aws[0], 3)
-    time.sleep(1.1)
-    put(aws[0], 2, start=3)
     handler = Recorder()
-    mapping(aws, handler, batch_size=10, max_record_age_seconds=1.0).drain()
+    poller = mapping(aws, handler, batch_size=10, max_record_age_seconds=60)
+    clock.ahead = 61.0  # records 0-2 (moto's arrival times) are now a minute old
+    poller.drain()
+    clock.ahead = 0.0
+    put(aws[0], 2, start=3)
+    poller.drain()
     assert handler.delivered() == [3, 4]
     (message,) = dlq_messages(aws)
     assert message["requestContext"]["condition"] == "RecordAgeExceeded"
@@ -179,11 +202,15 @@ def test_the_batching_window_waits_for_more_records_before_invoking(aws):
     put(aws[0], 3)
     handler = Recorder()
     poller = mapping(aws, handler, batch_size=100, batch_window_seconds=0.4)
+    started = time.monotonic()
     poller.poll()
     assert handler.batches == []
-    time.sleep(0.45)
-    poller.poll()
+    deadline = started + 10.0
+    while not handler.batches and time.monotonic() < deadline:
+        poller.poll()
+        time.sleep(0.01)
     assert handler.batches == [[0, 1, 2]]
+    assert time.monotonic() - started >= 0.4, "not invoked before the window passed"
 
 
 def test_a_restarted_mapping_resumes_after_its_checkpoint(aws, tmp_path):

@@ -18,6 +18,13 @@ from producers.test_producer import produce
 from streamlake.config import load_config
 
 
+def _wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("kill", [False, True], ids=["clean-stop", "crash"])
 def test_restarting_the_runners_mid_stream_loses_and_duplicates_nothing(tmp_path, kill):
     # GIVEN a local stack and a producer sending 1,200 records at 600 records/s
@@ -39,10 +46,14 @@ def test_restarting_the_runners_mid_stream_loses_and_duplicates_nothing(tmp_path
             )
         )
         producer.start()
-        # WHEN the runners stop (or crash, dropping Firehose's unwritten buffer) mid-stream and start again
-        time.sleep(0.8)
+        # WHEN the runners stop (or crash, dropping Firehose's unwritten buffer) mid-stream, once the processor
+        # has finished some records ...
+        _wait(lambda: stack.poller.stats.records_succeeded >= 100, 60, "the first records processed")
         stack.stop_runners(kill=kill)
-        time.sleep(0.5)
+        processed_at_stop = stack.poller.stats.records_succeeded
+        # ... with records in flight: on the stream, not processed (a backlog, or the producer still sending) ...
+        _wait(lambda: stack.stream_record_count() > processed_at_stop, 30, "records the stopped processor has not read")
+        # ... and they start again
         stack.start_runners()
         producer.join()
         summary = result["summary"]

@@ -121,6 +121,7 @@ def test_broker_restarted_mid_stream_the_bridge_keeps_going_and_nothing_is_lost(
         producer.start()
         _wait(lambda: len(acked) >= 400 and bridge.stats.messages > 0, 60, "the first messages through the bridge")
         # WHEN the broker stops mid-stream and comes back on the same port with its data
+        acknowledged_before_stop = list(acked)  # the broker acknowledged each of these before its shutdown began
         broker.stop()
         acked_before_restart = len(acked)
         time.sleep(1.0)
@@ -155,6 +156,12 @@ def test_broker_restarted_mid_stream_the_bridge_keeps_going_and_nothing_is_lost(
     # they were acknowledged, byte for byte.
     kept = [r for r in summary.records if held.get(_position(r)) == r.data]
     dropped = [r for r in summary.records if held.get(_position(r)) != r.data]
+    # That judgement needs a bound on what the broker may drop, or a broker that lost most messages would pass:
+    # everything acknowledged before the shutdown began is kept, and the writes lost during it are a few.
+    lost_early = [r for r in acknowledged_before_stop if held.get(_position(r)) != r.data]
+    assert not lost_early, f"the broker lost {len(lost_early)} messages acknowledged before it was stopped"
+    assert len(acknowledged_before_stop) >= 400
+    assert len(dropped) <= total // 20, f"the broker lost {len(dropped)} of {total} acknowledged messages"
     valid = [r for r in summary.records if r.valid]
     landed, copies = landed_once_per_event_id(lake_rows(tmp_path / "run"))
     # AND every valid message the broker kept is in the lake (once per event_id), every invalid one quarantined by

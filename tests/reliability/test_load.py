@@ -2,10 +2,10 @@
 
 `make test` runs it for 10 s; `make soak` (pytest -m soak) for 60 s. The producer runs in its own process, as a
 user's does, and reaches local mode over HTTP; the stack (moto, the processor, Firehose, alarms, mailbox) shares
-one interpreter. The pass/fail checks are about data, not speed: every record reaches the lake or quarantine, and
-the iterator age never reaches the alarm threshold
-(`threshold_iterator_age_seconds`, 60 s): a processor that stalls or falls steadily behind trips it, one that keeps
-up stays far below. The measured iterator age and rates go into the reliability report (docs/reliability.md).
+one interpreter. Inside `make test` the pass/fail checks are about data only: every record reaches the lake or
+quarantine. The iterator age depends on the machine (README), so only the soak run fails on it: there it must stay
+under the alarm threshold (`threshold_iterator_age_seconds`, 60 s), which a processor that stalls or falls steadily
+behind trips. Both runs put the measured iterator age and rates into the reliability report (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _max_metric(stack, namespace: str, name: str, dimensions: dict[str, str]) ->
     return max((p["Maximum"] for p in points), default=0.0)
 
 
-def _run_at_the_shard_limit(tmp_path, tallies, seconds: int) -> None:
+def _run_at_the_shard_limit(tmp_path, tallies, seconds: int, bound_iterator_age: bool) -> None:
     with local_stack(f"load-{seconds}s", tmp_path, buffer_seconds=2.0, alarm_interval_seconds=5.0) as stack:
         # GIVEN a stream that enforces one shard's write limit, and the producer paced to it, in its own process
         # WHEN it sends as fast as the shard takes records for `seconds`
@@ -52,7 +52,7 @@ def _run_at_the_shard_limit(tmp_path, tallies, seconds: int) -> None:
         assert summary.ok and summary.sent == 1000 * seconds
         assert stack.poller.stats.records_discarded == 0
         tally = account(stack, summary.records, f"load: 1-shard write limit for {seconds} s")
-        # AND the processor kept up: iterator age stayed under the alarm threshold
+        # AND the iterator age was measured
         age_ms = _max_metric(
             stack, "AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": stack.resources.stream_name}
         )
@@ -60,9 +60,12 @@ def _run_at_the_shard_limit(tmp_path, tallies, seconds: int) -> None:
         function = {"FunctionName": stack.resources.processor_function}
         batch_age_ms = _max_metric(stack, "AWS/Lambda", "IteratorAge", function)
         threshold_ms = stack.config.thresholds.iterator_age_seconds * 1000
-        assert 0 < age_ms < threshold_ms and 0 < batch_age_ms < threshold_ms
-        changes = stack.evaluate_alarms()
-        assert not [c for c in changes if "iterator-age" in c.alarm_name and c.new_state == "ALARM"]
+        assert age_ms > 0 and batch_age_ms > 0, "both iterator-age metrics were published"
+        if bound_iterator_age:
+            # AND the processor kept up (timing: soak only)
+            assert age_ms < threshold_ms and batch_age_ms < threshold_ms
+            changes = stack.evaluate_alarms()
+            assert not [c for c in changes if "iterator-age" in c.alarm_name and c.new_state == "ALARM"]
     assert tally.lost == 0 and tally.duplicates_removed == 0
     tally.retried = summary.throttled
     tally.extra.update(
@@ -82,10 +85,10 @@ def _run_at_the_shard_limit(tmp_path, tallies, seconds: int) -> None:
     tallies.append(tally)
 
 
-def test_ten_seconds_at_the_shard_limit_lands_every_record_with_bounded_iterator_age(tmp_path, tallies):
-    _run_at_the_shard_limit(tmp_path, tallies, seconds=10)
+def test_ten_seconds_at_the_shard_limit_lands_every_record(tmp_path, tallies):
+    _run_at_the_shard_limit(tmp_path, tallies, seconds=10, bound_iterator_age=False)
 
 
 @pytest.mark.soak
 def test_sixty_seconds_at_the_shard_limit_lands_every_record_with_bounded_iterator_age(tmp_path, tallies):
-    _run_at_the_shard_limit(tmp_path, tallies, seconds=60)
+    _run_at_the_shard_limit(tmp_path, tallies, seconds=60, bound_iterator_age=True)
