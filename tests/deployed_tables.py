@@ -101,6 +101,21 @@ TUNED_PROCESSOR_MAPPING = {
     "MaximumRecordAgeInSeconds": 7200,
 }
 
+# The window-metrics function's own mapping (stacks/metrics.py): whole batches are idempotent, so no partial-failure
+# reporting; shard order kept (parallelization 1) for the watermark; the processor's dead-letter queue.
+DEFAULT_METRICS_MAPPING = {
+    "EventSourceArn": "stream",
+    "FunctionName": "metrics",
+    "StartingPosition": "TRIM_HORIZON",
+    "BatchSize": 1000,
+    "MaximumBatchingWindowInSeconds": 10,
+    "MaximumRetryAttempts": 10,
+    "MaximumRecordAgeInSeconds": 3600,
+    "BisectBatchOnFunctionError": True,
+    "ParallelizationFactor": 1,
+    "OnFailure": "dlq",
+}
+
 # The Kafka bridge's mappings: one per topic, each {topic: properties}.
 MSK_BRIDGE_MAPPINGS = {
     topic: {
@@ -171,11 +186,22 @@ STUDENT = [
     ("channel", "string"),
 ]
 LOG = [("level", "string"), ("service", "string"), ("message", "string"), ("host", "string"), ("trace_id", "string")]
+# The change family's columns (source_table is a partition of table_changes); all_events' Parquet schema holds them
+# too, because Firehose converts every record with it.
+CHANGE = [
+    ("connector", "string"),
+    ("op", "string"),
+    ("row_key", "string"),
+    ("before", "string"),
+    ("after", "string"),
+    ("source_position", "string"),
+    ("ts_ms", "bigint"),
+]
 GLUE_TABLES = {
     "sensor_data": (COMMON + SENSOR, TIME_PARTITIONS, "sensor"),
     "student_events": (COMMON + STUDENT, TIME_PARTITIONS, "student"),
     "system_logs": (COMMON + LOG, TIME_PARTITIONS, "log"),
-    "all_events": (COMMON + SENSOR + STUDENT + LOG, [("family", "string"), *TIME_PARTITIONS], None),
+    "all_events": (COMMON + SENSOR + STUDENT + LOG + CHANGE, [("family", "string"), *TIME_PARTITIONS], None),
 }
 TIME_PROJECTION = {
     "projection.enabled": "true",

@@ -15,6 +15,7 @@ import pytest
 
 from tests.deployed_tables import (
     DEFAULT_ALARMS,
+    DEFAULT_METRICS_MAPPING,
     DEFAULT_PROCESSOR_MAPPING,
     FAMILY_PROJECTION,
     GLUE_TABLES,
@@ -30,6 +31,7 @@ from tests.infra.conftest import Synthesised
 from tests.infra.helpers import only
 
 PROCESSOR_HANDLER = "lambdas.processor.handler.handler"
+METRICS_HANDLER = "lambdas.metrics.handler.handler"
 BRIDGE_HANDLER = "lambdas.bridge.handler.handler"
 
 
@@ -49,6 +51,7 @@ def _roles(synth: Synthesised) -> dict[str, tuple[str, str]]:
         "stream": (stack, only(ingestion, "AWS::Kinesis::Stream")[0]),
         "delivery": (stack, only(ingestion, "AWS::KinesisFirehose::DeliveryStream")[0]),
         "processor": (stack, processor_id),
+        "metrics": (stack, only(ingestion, "AWS::Lambda::Function", {"Handler": METRICS_HANDLER})[0]),
         "dlq": (stack, queue_id),
     }
     assert ingestion.to_json()["Resources"][queue_id]["Type"] == "AWS::SQS::Queue"
@@ -191,11 +194,17 @@ def test_every_alarm_description_names_its_threshold_in_the_configured_unit(synt
 
 
 def test_default_processor_mapping_is_exactly_the_written_table(synth):
-    assert deployed_mappings(synth, synth.pipeline.ingestion) == [DEFAULT_PROCESSOR_MAPPING]
+    _assert_same_rows(
+        deployed_mappings(synth, synth.pipeline.ingestion), [DEFAULT_PROCESSOR_MAPPING, DEFAULT_METRICS_MAPPING]
+    )
 
 
 def test_tuned_processor_mapping_takes_every_setting_from_the_config(synth_tuned):
-    assert deployed_mappings(synth_tuned, synth_tuned.pipeline.ingestion) == [TUNED_PROCESSOR_MAPPING]
+    # The tuned config moves the processor's settings only; the window-metrics mapping keeps its defaults.
+    _assert_same_rows(
+        deployed_mappings(synth_tuned, synth_tuned.pipeline.ingestion),
+        [TUNED_PROCESSOR_MAPPING, DEFAULT_METRICS_MAPPING],
+    )
 
 
 @pytest.mark.parametrize(
