@@ -29,7 +29,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
 test: install lint browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 synth: install
 	npx cdk synth --quiet

@@ -203,8 +203,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=10_000, help="records per rate")
     parser.add_argument("--rates", default="100,1000", help="records per second of event time, comma-separated")
-    parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--batch-window", type=float, default=5.0)
+    from streamlake.config import load_config
+
+    metrics = load_config().metrics  # the deployed mapping's batching (cdk.json, defaults in streamlake/config.py)
+    parser.add_argument("--batch-size", type=int, default=metrics.batch_size)
+    parser.add_argument("--batch-window", type=float, default=float(metrics.batch_window_seconds))
     args = parser.parse_args()
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 

@@ -44,7 +44,9 @@ def _unique_ids(payload: bytes, tag: str) -> bytes:
     changed = False
     for name in ("sensor_id", "student_id", "service"):
         if isinstance(record.get(name), str):
-            record[name] = f"{record[name]}~{tag}"
+            # The tag first: SNS attributes are sanitised (control characters dropped) and cut to a length limit,
+            # and a leading tag survives both, so a throttled entry is matched to its record by the tag alone.
+            record[name] = f"{tag}~{record[name]}"
             changed = True
     return json.dumps(record, ensure_ascii=False).encode("utf-8") if changed else payload
 
@@ -59,7 +61,7 @@ def _alert_target(payload: bytes) -> tuple[str, str] | None:
         return None
     for name in ("sensor_id", "student_id"):
         if isinstance(record.get(name), str):
-            return name, record[name]
+            return name, record[name].split("~", 1)[0]
     return None
 
 
@@ -115,7 +117,7 @@ def test_every_record_is_processed_quarantined_or_retried(aws, context, capsys, 
     assert processed + len(quarantined_seqs) + len(retried) == len(batch)
     # AND the reported records are exactly those whose alert was throttled (each once)
     throttled_targets = {
-        (name, entry["MessageAttributes"][name]["StringValue"])
+        (name, entry["MessageAttributes"][name]["StringValue"].split("~", 1)[0])
         for entry in throttled
         for name in ("sensor_id", "student_id")
         if name in entry["MessageAttributes"]
