@@ -116,15 +116,16 @@ class KafkaPath:
         self.broker = KafkaBroker(run_dir / "kafka", log_path=run_dir / "logs" / "kafka-broker.log")
         # The local broker accepts any SASL PLAIN credentials; a fresh random pair shows nothing is hard-coded.
         self.username, self.password = "demo", secrets.token_urlsafe(16)
-        self.bridge: Any = None
+        self.stats: Any = None
         self.summary: Any = None
+        self._stack: LocalStack | None = None
+        self._stop = threading.Event()
 
     def start(self, stack: LocalStack) -> None:
-        from producers.kafka_bridge import BridgeSettings, BridgeThread
+        from producers.kafka_bridge import BridgeSettings, BridgeStats, run_bridge
 
         self.broker.start()
-        self.bridge = BridgeThread(
-            BridgeSettings(
+        settings = BridgeSettings(
                 bootstrap_servers=self.broker.bootstrap_servers,
                 stream_name=stack.resources.stream_name,
                 lake_bucket=stack.resources.lake_bucket,
@@ -137,7 +138,11 @@ class KafkaPath:
                 session_timeout_ms=6000,
                 lag_interval=5,
             )
-        ).start()
+        self.stats = BridgeStats()
+        self._stack = stack
+        # Supervised like every local runner: an error is recorded (`up`, summary.json, the demo's exit status) and the
+        # bridge starts again after a backoff, resuming from the offsets it committed.
+        stack.supervise("kafka-bridge", lambda: run_bridge(settings, self._stop, stats=self.stats))
         _say(f"    Kafka broker {self.broker.bootstrap_servers} (SASL PLAIN), bridge consuming into the stream")
 
     def produce(self, args: argparse.Namespace, stop: threading.Event) -> None:
@@ -158,20 +163,26 @@ class KafkaPath:
         )
 
     def status(self) -> str:
-        s = self.bridge.stats
+        s = self.stats
         return f"kafka bridge: {s.messages} consumed, {s.written} to stream, {s.quarantined} quarantined"
 
     def finish(self, timeout: float = 60.0) -> None:
         """Wait until the bridge has consumed everything the Kafka producer sent."""
         deadline = time.monotonic() + timeout
         sent = self.summary.sent if self.summary else 0
-        while self.bridge.stats.messages < sent and time.monotonic() < deadline and self.bridge.error is None:
+        while self.stats.messages < sent and time.monotonic() < deadline:
             time.sleep(0.2)
         _say(f"    kafka producer: {sent} sent; {self.status()}")
 
-    def stop(self) -> None:
-        if self.bridge is not None:
-            self.bridge.stop()
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let the bridge finish the batch in hand and commit it, then stop the broker."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        while self._stack is not None and time.monotonic() < deadline:
+            health = self._stack.runner_health().get("kafka-bridge", {})
+            if health.get("state") == "stopped":
+                break
+            time.sleep(0.05)
         self.broker.stop()
 
 

@@ -398,6 +398,10 @@ class LocalStack:
             new_environment()
         return getattr(module, attribute)
 
+    def supervise(self, name: str, target: Callable[[], None]) -> None:
+        """Run another runner of this machine's pipeline (the demo's Kafka bridge) under the same supervisor."""
+        self._spawn(name, target)
+
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         """Run `target` on a thread, supervised: when it raises, the error is recorded (stack.errors, the runner's
         health, logs/runners.log) and the runner is started again after a backoff, until the stack stops."""

@@ -185,6 +185,9 @@ def test_a_demo_run_with_kafka_never_prints_or_logs_the_sasl_password(tmp_path, 
     out = capsys.readouterr()
     assert status == 0, out.out[-2000:]
     assert issued and "kafka bridge:" in out.out, "the Kafka path ran with the test password"
+    # AND the bridge ran as a supervised runner of the stack, without an error
+    [summary] = Path(tmp_path).glob("demo-*/summary.json")
+    assert json.loads(summary.read_text())["runners"]["kafka-bridge"]["errors"] == 0
     # THEN the password is nowhere: not on stdout/stderr, not in any log record, not in any file the run left
     assert TEST_SECRET not in out.out + out.err
     assert TEST_SECRET not in caplog.text
