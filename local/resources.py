@@ -55,6 +55,8 @@ class LocalResources:
             "HIGH_TEMPERATURE_C": f"{t.high_temperature_c:g}",
             "ERROR_BURST_THRESHOLD": str(t.error_burst_count),
             "ERROR_BURST_WINDOW_SECONDS": str(t.error_burst_window_seconds),
+            "HIGH_TEMPERATURE_HYSTERESIS_C": f"{t.high_temperature_hysteresis_c:g}",
+            "ALERT_REMINDER_SECONDS": str(config.alert_reminder_minutes * 60),
             "POWERTOOLS_SERVICE_NAME": "processor",
             "POWERTOOLS_METRICS_NAMESPACE": "Streamlake",
             "POWERTOOLS_TRACE_DISABLED": "true",

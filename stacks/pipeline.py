@@ -154,6 +154,8 @@ class IngestionStack(cdk.Stack):
                 high_temperature_c=t.high_temperature_c,
                 error_burst_count=t.error_burst_count,
                 error_burst_window_seconds=t.error_burst_window_seconds,
+                high_temperature_hysteresis_c=t.high_temperature_hysteresis_c,
+                alert_reminder_minutes=config.alert_reminder_minutes,
                 retain_logs=config.retain_data,
             ),
         )

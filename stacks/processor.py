@@ -47,6 +47,8 @@ class StreamProcessorProps:
     high_temperature_c: float
     error_burst_count: int
     error_burst_window_seconds: int
+    high_temperature_hysteresis_c: float
+    alert_reminder_minutes: int
     retain_logs: bool
 
     def __post_init__(self) -> None:
@@ -58,6 +60,10 @@ class StreamProcessorProps:
             raise ValueError(f"max_retries must be 0-10000, got {self.max_retries}")
         if not 60 <= self.max_record_age_seconds <= 604800:
             raise ValueError(f"max_record_age_seconds must be 60-604800, got {self.max_record_age_seconds}")
+        if not 0 <= self.high_temperature_hysteresis_c <= 50:
+            raise ValueError(f"high_temperature_hysteresis_c must be 0-50, got {self.high_temperature_hysteresis_c}")
+        if not 1 <= self.alert_reminder_minutes <= 10080:
+            raise ValueError(f"alert_reminder_minutes must be 1-10080, got {self.alert_reminder_minutes}")
 
 
 class StreamProcessor(Construct):
@@ -112,6 +118,8 @@ class StreamProcessor(Construct):
                 "HIGH_TEMPERATURE_C": f"{props.high_temperature_c:g}",
                 "ERROR_BURST_THRESHOLD": str(props.error_burst_count),
                 "ERROR_BURST_WINDOW_SECONDS": str(props.error_burst_window_seconds),
+                "HIGH_TEMPERATURE_HYSTERESIS_C": f"{props.high_temperature_hysteresis_c:g}",
+                "ALERT_REMINDER_SECONDS": str(props.alert_reminder_minutes * 60),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",

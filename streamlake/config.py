@@ -53,6 +53,8 @@ class AlarmThresholds:
     """Thresholds of the CloudWatch alarms and of the processor's business alerts."""
 
     high_temperature_c: float = 30.0
+    # A sensor in alert recovers below high_temperature_c minus this (lambdas/processor/lifecycle.py).
+    high_temperature_hysteresis_c: float = 2.0
     error_burst_count: int = 5
     error_burst_window_seconds: int = 60
     iterator_age_seconds: int = 60
@@ -116,6 +118,8 @@ class Config:
     processor_max_retries: int = 3
     processor_max_record_age_seconds: int = 3600
     alert_emails: tuple[str, ...] = ()
+    # At most one reminder per this many minutes while a sensor or service stays in alert.
+    alert_reminder_minutes: int = 60
     ops_emails: tuple[str, ...] = ()
     removal_policy: str = "destroy"
     athena_bytes_scanned_cutoff_mb: int = 1024
@@ -228,6 +232,7 @@ _TOP_LEVEL: dict[str, Callable[[str, Any], Any]] = {
     "processor_max_retries": _int(0, 10000),
     "processor_max_record_age_seconds": _int(60, 604800),
     "alert_emails": _list_of(_email, "e-mail addresses"),
+    "alert_reminder_minutes": _int(1, 10080),
     "ops_emails": _list_of(_email, "e-mail addresses"),
     "removal_policy": _choice(REMOVAL_POLICIES),
     # Athena refuses a cutoff below 10 MB.
@@ -237,6 +242,7 @@ _TOP_LEVEL: dict[str, Callable[[str, Any], Any]] = {
 
 _THRESHOLDS: dict[str, Callable[[str, Any], Any]] = {
     "high_temperature_c": _float(-40.0, 100.0),
+    "high_temperature_hysteresis_c": _float(0.0, 50.0),
     "error_burst_count": _int(1, 100_000),
     "error_burst_window_seconds": _int(10, 3600),
     "iterator_age_seconds": _int(1, 604800),

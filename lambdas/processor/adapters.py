@@ -5,14 +5,15 @@
   BatchWriteItem 25 at a time). A retried batch therefore sends nothing twice; the only window for a duplicate is a
   crash between SNS accepting and the record being written (a group's publishes, about 0.1 s), the at-least-once
   end of the trade-off.
-- `BurstCounter`: ERROR/CRITICAL events per service and window, kept as a DynamoDB string set of event ids, so
-  counting is idempotent under retries; the set stops growing once it reaches the threshold.
+- `AlertStateStore`: the alert lifecycle's per-sensor and per-service state (lambdas.processor.lifecycle) with
+  optimistic versions, and the sets of entities currently in alert.
 - `QuarantineWriter`: one S3 object per invocation (lambdas.quarantine).
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from lambdas import quarantine
-from lambdas.processor.rules import Alert, BurstKey
+from lambdas.processor.lifecycle import EntityState
+from lambdas.processor.rules import Alert
 
 SNS_BATCH = 10
 DYNAMODB_GET_BATCH = 100
@@ -183,35 +185,127 @@ class AlertSender:
             time.sleep(0.05 * 2**attempt)
 
 
-class BurstCounter:
+class StateConflictError(RuntimeError):
+    """Another writer changed an entity's state since it was read (only while a stream is resharded: a partition
+    key keeps one entity on one shard, and one shard has one invocation at a time)."""
+
+
+class AlertStateStore:
+    """The alert lifecycle's state in the idempotency table (lambdas.processor.lifecycle).
+
+    - `alert-state#<family>#<entity>`: one item per sensor or service that ever reached the alert state, the state
+      as JSON in `doc`, an optimistic-concurrency `version`, and the table's TTL attribute (refreshed on each write).
+    - `alert-open#<family>#<bucket>`: string sets of the entities currently in alert, spread over OPEN_BUCKETS items
+      by a hash of the entity (far from the 400 KB item limit however many are open). Each batch reads these
+      (one BatchGetItem) and loads the state only of entities that are open or have a record that could open them,
+      so a batch of normal readings costs one read.
+
+    The open sets are a superset of the entities in alert: an entity is added before its state is written as in
+    alert, and removed only after its state was written back to normal. A leftover name costs one extra state read
+    and is removed then.
+    """
+
+    OPEN_BUCKETS = 16
+
     def __init__(self, dynamodb: Any, table: str) -> None:
         self.dynamodb = dynamodb
         self._table = table
 
-    def count(self, key: BurstKey, event_ids: Sequence[str], threshold: int, now: float | None = None) -> int:
-        """Add the events to the window's set and return its size, or `threshold` if the set had already reached it.
+    @staticmethod
+    def state_key(family: str, entity: str) -> str:
+        return f"alert-state#{family}#{entity}"
 
-        Only up to `threshold` ids are added per call, so the item stays far below DynamoDB's 400 KB limit.
-        """
-        ids = sorted(set(event_ids))[:threshold]
+    @classmethod
+    def open_key(cls, family: str, entity: str) -> str:
+        return f"alert-open#{family}#{zlib.crc32(entity.encode('utf-8')) % cls.OPEN_BUCKETS}"
+
+    def open_entities(self, families: Iterable[str]) -> set[tuple[str, str]]:
+        """Every (family, entity) in an open set of these families (consistent read)."""
+        keys = [f"alert-open#{family}#{bucket}" for family in families for bucket in range(self.OPEN_BUCKETS)]
+        found: set[tuple[str, str]] = set()
+        for item in self._get(keys, ("id", "members")):
+            family = item["id"]["S"].split("#")[1]
+            found.update((family, entity) for entity in item.get("members", {}).get("SS", []))
+        return found
+
+    def load(self, entities: Iterable[tuple[str, str]]) -> dict[tuple[str, str], EntityState]:
+        """The stored state of each entity, or a fresh normal one (version 0) for an entity never stored."""
+        wanted = {self.state_key(family, entity): (family, entity) for family, entity in entities}
+        states = {key: EntityState(family=key[0], entity=key[1]) for key in wanted.values()}
+        for item in self._get(list(wanted), ("id", "doc", "version")):
+            family, entity = wanted[item["id"]["S"]]
+            states[(family, entity)] = EntityState.from_json(item["doc"]["S"], int(item["version"]["N"]))
+        return states
+
+    def save(self, state: EntityState, now: float | None = None) -> None:
+        """Write the state if nobody wrote it since it was read (its version); raises StateConflictError otherwise."""
+        version = state.version
         try:
-            response = self.dynamodb.update_item(
+            self.dynamodb.put_item(
                 TableName=self._table,
-                Key={"id": {"S": key.store_key}},
-                UpdateExpression="ADD ids :ids SET expiration = :expiration",
-                ConditionExpression="attribute_not_exists(ids) OR size(ids) < :threshold",
-                ExpressionAttributeValues={
-                    ":ids": {"SS": ids},
-                    ":threshold": {"N": str(threshold)},
-                    ":expiration": {"N": str(int(now or time.time()) + DEDUP_TTL_SECONDS)},
+                Item={
+                    "id": {"S": self.state_key(state.family, state.entity)},
+                    "doc": {"S": state.to_json()},
+                    "version": {"N": str(version + 1)},
+                    "expiration": {"N": str(int(now or time.time()) + DEDUP_TTL_SECONDS)},
                 },
-                # ALL_NEW, not UPDATED_NEW: a retried batch re-adds ids already in the set, which changes nothing,
-                # and an implementation may then leave `ids` out of the updated attributes (moto does).
-                ReturnValues="ALL_NEW",
+                # Attribute names through aliases: the DynamoDB reserved-word list is long and easy to hit.
+                **(
+                    {"ConditionExpression": "attribute_not_exists(#id)", "ExpressionAttributeNames": {"#id": "id"}}
+                    if version == 0
+                    else {
+                        "ConditionExpression": "#version = :version",
+                        "ExpressionAttributeNames": {"#version": "version"},
+                        "ExpressionAttributeValues": {":version": {"N": str(version)}},
+                    }
+                ),
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
-            return threshold
-        return len(response["Attributes"]["ids"]["SS"])
+            problem = f"the state of {state.family} {state.entity!r} changed since it was read"
+            raise StateConflictError(problem) from None
+        state.version = version + 1
+
+    def mark_open(self, entities: Iterable[tuple[str, str]]) -> None:
+        self._update_sets(entities, "ADD")
+
+    def mark_closed(self, entities: Iterable[tuple[str, str]]) -> None:
+        self._update_sets(entities, "DELETE")
+
+    def _update_sets(self, entities: Iterable[tuple[str, str]], action: str) -> None:
+        by_item: dict[str, list[str]] = {}
+        for family, entity in entities:
+            by_item.setdefault(self.open_key(family, entity), []).append(entity)
+        for key, members in sorted(by_item.items()):
+            self.dynamodb.update_item(
+                TableName=self._table,
+                Key={"id": {"S": key}},
+                UpdateExpression=f"{action} #members :members",
+                ExpressionAttributeNames={"#members": "members"},
+                ExpressionAttributeValues={":members": {"SS": sorted(set(members))}},
+            )
+
+    def _get(self, keys: list[str], attributes: tuple[str, ...]) -> list[dict[str, Any]]:
+        """BatchGetItem (consistent) of `keys`, 100 per call, unprocessed keys retried."""
+        items: list[dict[str, Any]] = []
+        for chunk in _chunks(keys, DYNAMODB_GET_BATCH):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"id": {"S": k}} for k in chunk],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(attributes))),
+                    "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(attributes)},
+                }
+            }
+            for attempt in range(UNPROCESSED_RETRIES + 1):
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                items += response.get("Responses", {}).get(self._table, [])
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise RuntimeError("DynamoDB left keys unprocessed after retries")
+        return items
 
 
 class QuarantineWriter:

@@ -1,8 +1,9 @@
 """Per-record work and per-batch side effects of the stream processor, independent of Powertools and Lambda.
 
 `process_record` is pure: it decodes, validates and enriches one Kinesis record into an `Outcome`. `apply_effects`
-then does the batch's AWS work in as few calls as possible — one quarantine object, one burst-counter update per
-service and window, alert de-duplication and PublishBatch — and returns the outcomes whose effects failed, so the
+then does the batch's AWS work in as few calls as possible — one quarantine object, the alert lifecycle's state
+(lambdas.processor.lifecycle: one read of the open alerts, the state of the entities that matter, one write per
+entity that changed), alert de-duplication and PublishBatch — and returns the outcomes whose effects failed, so the
 handler can report exactly those records in `batchItemFailures`.
 """
 
@@ -16,19 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambdas import quarantine
-from lambdas.processor.adapters import AlertSender, BurstCounter, QuarantineWriter, SendReport
-from lambdas.processor.rules import (
-    Alert,
-    BurstKey,
-    Position,
-    Thresholds,
-    burst_alert,
-    burst_window,
-    enrich,
-    lag_ms,
-    student_notification,
-    temperature_alert,
-)
+from lambdas.processor import lifecycle
+from lambdas.processor.adapters import AlertSender, AlertStateStore, QuarantineWriter, SendReport
+from lambdas.processor.rules import Alert, Position, Thresholds, enrich, lag_ms, student_notification
 from lambdas.schemas import Event, internal_error_reason, judge
 
 _log = logging.getLogger(__name__)
@@ -44,7 +35,6 @@ class Outcome:
     event: Event | None = None
     rejected: quarantine.QuarantinedRecord | None = None
     alerts: list[Alert] = field(default_factory=list)
-    burst: BurstKey | None = None
     processed_at: datetime | None = None
     # Rejected because our own code raised on it (reason `internal error: <type>`), not because it broke the contract.
     internal: bool = False
@@ -67,13 +57,10 @@ def process_record(data: bytes, position: Position, source: Any, thresholds: Thr
         return _rejected(data, position, source, verdict.reason or "", verdict.field, internal=verdict.internal)
     try:
         outcome = Outcome(position=position, source=source, event=verdict.event, processed_at=now)
-        for alert in (
-            temperature_alert(verdict.event, thresholds.high_temperature_c),
-            student_notification(verdict.event),
-        ):
-            if alert is not None:
-                outcome.alerts.append(alert)
-        outcome.burst = burst_window(verdict.event, thresholds.error_burst_window_seconds)
+        # Per-record alerts only; high temperature and error bursts depend on the entity's state (apply_effects).
+        alert = student_notification(verdict.event)
+        if alert is not None:
+            outcome.alerts.append(alert)
     except Exception as error:  # noqa: BLE001 - the record boundary: quarantine this record, keep the batch going
         _log.exception("unexpected error while enriching record %s", position.sequence_number)
         return _rejected(data, position, source, internal_error_reason(error), None, internal=True)
@@ -101,7 +88,7 @@ class Effects:
     """The adapters a batch's side effects go through."""
 
     alerts: AlertSender
-    bursts: BurstCounter
+    states: AlertStateStore
     quarantine: QuarantineWriter
 
 
@@ -117,6 +104,10 @@ class BatchReport:
     max_lag_ms: float | None = None
     failed: list[Outcome] = field(default_factory=list)
     failure_reasons: list[str] = field(default_factory=list)
+    # Lifecycle messages decided by this batch, by stage (enter / reminder / recovered), and entities whose state
+    # our own code failed on (logged; their records are still processed).
+    lifecycle_messages: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    lifecycle_errors: int = 0
     quarantine_key: str | None = None
     rejection_samples: list[str] = field(default_factory=list)
 
@@ -206,22 +197,11 @@ def apply_effects(
             for alert in outcome.alerts:
                 dispatch.add(alert, outcome)
 
-    windows: dict[BurstKey, list[Outcome]] = defaultdict(list)
-    for outcome in valid:
-        if outcome.burst is not None:
-            windows[outcome.burst].append(outcome)
-    for key, members in windows.items():
-        event_ids = [o.event.event_id for o in members if o.event]
-        try:
-            count = effects.bursts.count(key, event_ids, thresholds.error_burst_count)
-        except Exception as error:  # noqa: BLE001 - DynamoDB throttled: recount on retry (counting is idempotent)
-            for outcome in members:
-                fail(outcome, f"error-burst count failed: {error}")
-            continue
-        if count >= thresholds.error_burst_count:
-            messages = [o.event.fields["message"] for o in members if o.event]
-            alert = burst_alert(key, count, thresholds, messages)
-            for member in members:
+    plans, open_before = _plan_lifecycle(valid, effects.states, thresholds, report, fail)
+    for plan in plans:
+        for alert in plan.alerts:
+            report.lifecycle_messages[alert.attributes["lifecycle"]] += 1
+            for member in plan.members:
                 dispatch.add(alert, member)
 
     sent = dispatch.finish()
@@ -230,6 +210,7 @@ def apply_effects(
     for alert_id, reason in sent.failed.items():
         for outcome in dispatch.sources[alert_id]:
             fail(outcome, reason)
+    _commit_lifecycle(plans, open_before, effects.states, failed_ids, fail, now)
 
     report.invalid = sum(1 for o in rejected if id(o) not in failed_ids)
     report.internal_errors = sum(1 for o in rejected if o.internal and id(o) not in failed_ids)
@@ -239,6 +220,115 @@ def apply_effects(
             lag = lag_ms(outcome.event, now)
             report.max_lag_ms = lag if report.max_lag_ms is None else max(report.max_lag_ms, lag)
     return report
+
+
+@dataclass
+class _EntityPlan:
+    """One sensor's or service's records in this batch, its state after them, and the messages they caused."""
+
+    state: lifecycle.EntityState
+    members: list[Outcome]
+    alerts: list[Alert]
+    changed: bool
+
+
+def _plan_lifecycle(
+    valid: list[Outcome],
+    states: AlertStateStore,
+    thresholds: Thresholds,
+    report: BatchReport,
+    fail: Any,
+) -> tuple[list[_EntityPlan], set[tuple[str, str]]]:
+    """Read the open alerts and the states that matter, and apply the batch's records to them (nothing written).
+
+    A failed read fails the records it was for (they are retried); nothing was decided for them.
+    """
+    by_entity: dict[tuple[str, str], list[Outcome]] = {}
+    for outcome in valid:
+        key = lifecycle.entity_of(outcome.event) if outcome.event is not None else None
+        if key is not None:
+            by_entity.setdefault(key, []).append(outcome)
+    if not by_entity:
+        return [], set()
+    try:
+        open_before = states.open_entities(sorted({family for family, _ in by_entity}))
+    except Exception as error:  # noqa: BLE001 - DynamoDB throttled or down: retry these records
+        for members in by_entity.values():
+            for outcome in members:
+                fail(outcome, f"alert state read failed: {error}")
+        return [], set()
+    wanted = [
+        key
+        for key, members in by_entity.items()
+        if key in open_before or any(o.event is not None and lifecycle.may_open(o.event, thresholds) for o in members)
+    ]
+    if not wanted:
+        return [], open_before
+    try:
+        loaded = states.load(wanted)
+    except Exception as error:  # noqa: BLE001 - as above
+        for key in wanted:
+            for outcome in by_entity[key]:
+                fail(outcome, f"alert state read failed: {error}")
+        return [], open_before
+    plans = []
+    for key in wanted:
+        members = by_entity[key]
+        state = loaded[key]
+        try:
+            alerts, changed = lifecycle.apply(
+                state, [(o.event, o.position) for o in members if o.event is not None], thresholds
+            )
+        except Exception:  # noqa: BLE001 - our own bug: keep the batch going, say so loudly, change nothing
+            _log.exception("alert lifecycle failed for %s %r", *key)
+            report.lifecycle_errors += 1
+            continue
+        plans.append(_EntityPlan(state=state, members=members, alerts=alerts, changed=changed))
+    return plans, open_before
+
+
+def _commit_lifecycle(
+    plans: list[_EntityPlan],
+    open_before: set[tuple[str, str]],
+    states: AlertStateStore,
+    failed_ids: set[int],
+    fail: Any,
+    now: datetime,
+) -> None:
+    """Write what the batch decided, for the entities whose messages all went out.
+
+    Order keeps the open sets a superset of the entities in alert: add to them, write the states, then remove the
+    recovered. An entity whose message or write failed keeps its old state and its records are retried; the retry
+    decides the same messages (same ids, so those already sent are skipped).
+    """
+    ready = [p for p in plans if not any(id(o) in failed_ids for o in p.members)]
+    opening = [p for p in ready if p.state.status == lifecycle.ALERTING and p.state.key not in open_before]
+    if opening:
+        try:
+            states.mark_open(p.state.key for p in opening)
+        except Exception as error:  # noqa: BLE001 - not recorded as open: do not write the state either
+            for plan in opening:
+                for outcome in plan.members:
+                    fail(outcome, f"alert state write failed: {error}")
+            ready = [p for p in ready if p not in opening]
+    written: list[_EntityPlan] = []
+    for plan in ready:
+        if not plan.changed:
+            written.append(plan)
+            continue
+        try:
+            states.save(plan.state, now.timestamp())
+        except Exception as error:  # noqa: BLE001 - throttled or changed meanwhile: decide again on retry
+            for outcome in plan.members:
+                fail(outcome, f"alert state write failed: {error}")
+            continue
+        written.append(plan)
+    closing = [p.state.key for p in written if p.state.status == lifecycle.NORMAL and p.state.key in open_before]
+    if closing:
+        try:
+            states.mark_closed(closing)
+        except Exception:  # noqa: BLE001 - a name left in an open set only costs a state read later
+            _log.warning("could not remove %d recovered entities from the open alerts", len(closing), exc_info=True)
 
 
 def shard_of(event_id: str) -> str:

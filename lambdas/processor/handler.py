@@ -2,8 +2,10 @@
 
 Each record is decoded and validated against the event contract (lambdas.schemas) and enriched. Invalid records
 never fail the batch: they are written, with their original bytes, reason, shard and sequence number, to the
-lake's quarantine/ prefix. Alerts (high temperature, error bursts, student notifications) are sent once per
-invocation in SNS batches and de-duplicated on the event id, so a retried batch sends no second e-mail. A record
+lake's quarantine/ prefix. Alerts are sent once per invocation in SNS batches and de-duplicated on their id, so a
+retried batch sends no second e-mail: student notifications one per event, high temperature and error bursts with a
+lifecycle (one message on entering the alert state, reminders at most every `alert_reminder_minutes`, one on
+recovery; lambdas.processor.lifecycle). A record
 whose side effect failed (S3, SNS or DynamoDB throttled) is reported in `batchItemFailures`, so Lambda retries from
 it and nothing is lost. Metrics go out as one EMF document per invocation.
 """
@@ -20,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.processor import metric_names
-from lambdas.processor.adapters import AlertSender, BurstCounter, QuarantineWriter, aws_client
+from lambdas.processor.adapters import AlertSender, AlertStateStore, QuarantineWriter, aws_client
 from lambdas.processor.batch import AlertDispatch, Effects, Outcome, apply_effects, arrival_of, process_record, shard_of
 from lambdas.processor.rules import Position
 from lambdas.processor.settings import get_settings
@@ -41,7 +43,7 @@ def get_effects() -> Effects:
         dynamodb = aws_client("dynamodb")
         _effects = Effects(
             alerts=AlertSender(aws_client("sns"), dynamodb, settings.alerts_topic_arn, settings.idempotency_table),
-            bursts=BurstCounter(dynamodb, settings.idempotency_table),
+            states=AlertStateStore(dynamodb, settings.idempotency_table),
             quarantine=QuarantineWriter(aws_client("s3"), settings.lake_bucket),
         )
     return _effects
@@ -110,6 +112,8 @@ class StreamBatchProcessor(BatchProcessor):
                 "rejection_samples": report.rejection_samples,
                 "alerts_published": report.alerts_published,
                 "duplicate_alerts_skipped": report.duplicate_alerts,
+                "lifecycle_messages": dict(report.lifecycle_messages),
+                "lifecycle_errors": report.lifecycle_errors,
                 "retrying": len(self.fail_messages),
                 "failure_samples": report.failure_reasons,
             },

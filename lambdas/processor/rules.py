@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from lambdas.schemas import PASS_MARK, Event, format_timestamp
@@ -38,7 +37,8 @@ class Alert:
     """A message for a person, sent to the alerts topic once per `alert_id` however often its batch is retried.
 
     `kind` is high_temperature | error_burst | student_notification; `attributes` become SNS message attributes
-    (subscribers filter on them, e.g. kind or channel).
+    (subscribers filter on them, e.g. kind, lifecycle or channel). High-temperature and error-burst alerts are
+    decided by lambdas.processor.lifecycle.
     """
 
     alert_id: str
@@ -50,9 +50,13 @@ class Alert:
 
 @dataclass
 class Thresholds:
+    """The business alerts' settings (lambdas.processor.lifecycle says how each is used)."""
+
     high_temperature_c: float
     error_burst_count: int
     error_burst_window_seconds: int
+    high_temperature_hysteresis_c: float = 2.0
+    alert_reminder_seconds: int = 3600
 
 
 # -- enrichment ---------------------------------------------------------------------------------------------------
@@ -106,34 +110,6 @@ def heat_index_c(temperature_c: float, humidity: float) -> float:
 # -- alerts -------------------------------------------------------------------------------------------------------
 
 
-def temperature_alert(event: Event, threshold_c: float) -> Alert | None:
-    """An alert when a sensor reads above the threshold (strictly: exactly the threshold is normal)."""
-    if event.family != "sensor" or event.fields["temperature"] <= threshold_c:
-        return None
-    f = event.fields
-    when = format_timestamp(event.timestamp)
-    heat = heat_index_c(f["temperature"], f["humidity"])
-    message = "\n".join(
-        [
-            f"Sensor {f['sensor_id']} at {f['location']} reported {f['temperature']:.1f} °C at {when} (UTC),",
-            f"above the alert threshold of {threshold_c:g} °C by {f['temperature'] - threshold_c:.1f} °C.",
-            "",
-            f"Humidity: {f['humidity']:.0f} %   Feels like (heat index): {heat:.1f} °C",
-            f"Event id: {event.event_id}",
-            "",
-            "Check the sensor's surroundings (cooling, sunlight, equipment nearby). You receive one message per "
-            "reading above the threshold.",
-        ]
-    )
-    return Alert(
-        alert_id=f"temperature#{event.event_id}",
-        kind="high_temperature",
-        subject=sns_subject(f"High temperature: {f['temperature']:.1f} °C at {f['location']} ({f['sensor_id']})"),
-        message=message,
-        attributes={"kind": "high_temperature", "family": "sensor", "sensor_id": sns_attribute(f["sensor_id"])},
-    )
-
-
 def student_notification(event: Event) -> Alert | None:
     """A notification for the student on every grade_posted, and on any student event that names a channel."""
     if event.family != "student":
@@ -179,54 +155,6 @@ _EVENT_TITLES = {
     "course_enrolled": "Enrolment confirmed",
     "grade_posted": "New grade",
 }
-
-
-@dataclass(frozen=True)
-class BurstKey:
-    """An ERROR/CRITICAL burst window: one service, one tumbling window of the configured length."""
-
-    service: str
-    window_start: datetime
-
-    @property
-    def store_key(self) -> str:
-        return f"errors#{self.service}#{format_timestamp(self.window_start)}"
-
-
-def burst_window(event: Event, window_seconds: int) -> BurstKey | None:
-    """The error-burst window an event counts in, or None if it is not an ERROR/CRITICAL log."""
-    if event.family != "log" or event.fields["level"] not in ALERTING_LOG_LEVELS:
-        return None
-    epoch = event.timestamp.timestamp()
-    start = datetime.fromtimestamp(epoch - epoch % window_seconds, UTC)
-    return BurstKey(service=event.fields["service"], window_start=start)
-
-
-def burst_alert(key: BurstKey, count: int, thresholds: Thresholds, sample_messages: Iterable[str]) -> Alert:
-    """The alert for a window whose ERROR/CRITICAL count reached the threshold (`count` is at least that)."""
-    end = key.window_start + timedelta(seconds=thresholds.error_burst_window_seconds)
-    samples = [f"  - {message[:300]}" for message in list(sample_messages)[:5]]
-    message = "\n".join(
-        [
-            f"Service {key.service} logged at least {count} ERROR/CRITICAL lines between "
-            f"{format_timestamp(key.window_start)} and {format_timestamp(end)} (UTC);",
-            f"the alert threshold is {thresholds.error_burst_count} within {thresholds.error_burst_window_seconds} s.",
-            "",
-            "Recent messages:",
-            *samples,
-            "",
-            "Query system_logs in Athena (saved queries in the workgroup) for the full picture.",
-        ]
-    )
-    return Alert(
-        alert_id=f"burst#{key.store_key}",
-        kind="error_burst",
-        subject=sns_subject(
-            f"Error burst: {key.service}, {count}+ errors in {thresholds.error_burst_window_seconds} s"
-        ),
-        message=message,
-        attributes={"kind": "error_burst", "family": "log", "service": sns_attribute(key.service)},
-    )
 
 
 def sns_subject(text: str) -> str:

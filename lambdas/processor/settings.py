@@ -32,6 +32,8 @@ def get_settings() -> Settings:
             high_temperature_c=_number("HIGH_TEMPERATURE_C", "30", float),
             error_burst_count=_number("ERROR_BURST_THRESHOLD", "5", int),
             error_burst_window_seconds=_number("ERROR_BURST_WINDOW_SECONDS", "60", int),
+            high_temperature_hysteresis_c=_hysteresis(),
+            alert_reminder_seconds=_number("ALERT_REMINDER_SECONDS", "3600", int),
         ),
     )
 
@@ -51,4 +53,11 @@ def _number(name: str, default: str, kind: type) -> float:
         raise SettingsError(f"environment variable {name} must be a {kind.__name__}, got {raw!r}") from None
     if value <= 0 and kind is int:
         raise SettingsError(f"environment variable {name} must be positive, got {raw!r}")
+    return value
+
+
+def _hysteresis() -> float:
+    value = _number("HIGH_TEMPERATURE_HYSTERESIS_C", "2", float)
+    if not 0 <= value < float("inf"):  # also refuses NaN
+        raise SettingsError(f"environment variable HIGH_TEMPERATURE_HYSTERESIS_C must be 0 or more, got {value!r}")
     return value

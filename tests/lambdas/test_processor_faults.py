@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
+
 from lambdas import quarantine
 from lambdas.processor.handler import get_effects, handler
 from lambdas.schemas import new_event
@@ -56,9 +58,11 @@ def test_s3_failure_retries_the_invalid_records_only(aws, context):
     assert reasons[seqs[3]] == "unknown family 'weather'; expected one of sensor, student, log, change"
 
 
-def test_dynamodb_failure_on_burst_counting_retries_those_error_logs(aws, context):
+def test_dynamodb_failure_on_recording_an_open_burst_retries_those_error_logs(aws, context):
+    # UpdateItem adds the service to the open alerts; its state is not written, so the retry decides the same burst
+    # again (same message id: sent once).
     heal = fail_operation(
-        get_effects().bursts.dynamodb, "dynamodb.UpdateItem", "ProvisionedThroughputExceededException"
+        get_effects().states.dynamodb, "dynamodb.UpdateItem", "ProvisionedThroughputExceededException"
     )
     errors = [new_event("log", source="t", level="CRITICAL", service="db", message=f"down {i}") for i in range(3)]
     event = kinesis_event([normal("a"), *errors])
@@ -71,7 +75,17 @@ def test_dynamodb_failure_on_burst_counting_retries_those_error_logs(aws, contex
 
 
 def test_failed_dedup_lookup_retries_alerting_records_without_sending(aws, context):
-    heal = fail_operation(get_effects().alerts.dynamodb, "dynamodb.BatchGetItem", "ThrottlingException")
+    def refuse_dedup_reads(params: dict, **_: object) -> None:
+        keys = [k["id"]["S"] for request in params["RequestItems"].values() for k in request["Keys"]]
+        if not any(k.startswith("alert-") for k in keys):  # the de-duplication lookup, not the alert state
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "x"}}, "BatchGetItem")
+
+    dynamodb = get_effects().alerts.dynamodb
+    dynamodb.meta.events.register("before-parameter-build.dynamodb.BatchGetItem", refuse_dedup_reads)
+
+    def heal() -> None:
+        dynamodb.meta.events.unregister("before-parameter-build.dynamodb.BatchGetItem", refuse_dedup_reads)
+
     event = kinesis_event([normal("a"), spike("b")])
     assert handler(event, context) == {"batchItemFailures": [{"itemIdentifier": sequence_numbers(event)[1]}]}
     assert aws.received_alerts() == []

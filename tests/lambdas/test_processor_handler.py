@@ -67,10 +67,13 @@ def test_reading_at_exactly_the_threshold_raises_no_alert(aws, context):
 
 
 def test_retried_batch_sends_no_duplicate_alert(aws, context):
-    # GIVEN a batch with a spike that was processed once
+    # GIVEN a batch with a spike and a recovery that was processed once
     event = kinesis_event([sensor(40.0), sensor(20.0)])
     handler(event, context)
-    assert len(aws.received_alerts()) == 1
+    assert sorted(a["MessageAttributes"]["lifecycle"]["Value"] for a in aws.received_alerts()) == [
+        "enter",
+        "recovered",
+    ]
     # WHEN Lambda delivers the same batch again (e.g. after a timeout)
     response = handler(event, context)
     # THEN no second e-mail
@@ -101,7 +104,7 @@ def test_every_grade_posted_becomes_one_student_notification(aws, context):
     assert "below the pass mark" in alerts["luis"]["Message"] and "\n" not in alerts["luis"]["Message"]
 
 
-def test_error_burst_alerts_once_per_service_and_window(aws, context):
+def test_error_burst_alerts_once_while_it_lasts(aws, context):
     # GIVEN the threshold is 3 errors per 60 s window (conftest) and errors arrive over two invocations
     start = NOW.replace(second=5, microsecond=0) - timedelta(minutes=5)
 
@@ -118,13 +121,14 @@ def test_error_burst_alerts_once_per_service_and_window(aws, context):
     handler(kinesis_event([error(0), error(1)]), context)
     assert aws.received_alerts() == []
     # WHEN the third and fourth errors of the same window arrive, plus one from another service
-    handler(kinesis_event([error(2), error(3), error(4, "search")]), context)
-    # THEN exactly one burst alert, for payments
+    handler(kinesis_event([error(2), error(3), error(4, "search")], first_index=2), context)
+    # THEN exactly one burst alert, for payments, naming the line that reached the threshold
     [alert] = aws.received_alerts()
     assert alert["MessageAttributes"]["service"]["Value"] == "payments"
+    assert alert["MessageAttributes"]["lifecycle"]["Value"] == "enter"
     assert "timeout #2" in alert["Message"]
-    # AND later errors in the same window do not alert again
-    handler(kinesis_event([error(5), error(6)]), context)
+    # AND later errors in the same window, and a burst in the next window, do not alert again
+    handler(kinesis_event([error(5), error(6), error(60), error(61), error(62)], first_index=5), context)
     assert aws.received_alerts() == []
 
 

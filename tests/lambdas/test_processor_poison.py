@@ -46,22 +46,23 @@ def test_an_unexpected_exception_on_one_record_quarantines_it_as_internal_error(
     # GIVEN enrichment code that fails on one record (a bug)
     import lambdas.processor.batch as batch
 
-    real = batch.temperature_alert
+    real = batch.student_notification
 
-    def buggy(event, threshold):
-        if event.fields["sensor_id"] == "s-bug":
+    def buggy(event):
+        if event.fields.get("student_id") == "s-bug":
             raise RuntimeError("bug")
-        return real(event, threshold)
+        return real(event)
 
-    monkeypatch.setattr(batch, "temperature_alert", buggy)
-    event = kinesis_event([sensor(), sensor(sensor_id="s-bug"), sensor()])
+    monkeypatch.setattr(batch, "student_notification", buggy)
+    bug = new_event("student", source="t", student_id="s-bug", event_type="login")
+    event = kinesis_event([sensor(), bug, sensor()])
     # WHEN
     response = handler(event, context)
     # THEN the batch succeeds, the record is quarantined as an internal error and counted
     assert response == {"batchItemFailures": []}
     [record] = quarantine.read_objects(aws.quarantine_bodies())
     assert record["reason"] == "internal error: RuntimeError"
-    assert json.loads(record["data"])["sensor_id"] == "s-bug"
+    assert json.loads(record["data"])["student_id"] == "s-bug"
     assert emf(capsys.readouterr().out, "InternalErrors") == [[1.0]]
 
 
