@@ -280,7 +280,7 @@ def naive_handler_factory() -> Any:
 
 def _variant_effects(variant: str) -> Any:
     """The processor's adapters with one extra removed or replaced (`variant` names which)."""
-    from lambdas.processor.adapters import AlertSender, BurstCounter, QuarantineWriter, aws_client
+    from lambdas.processor.adapters import AlertSender, AlertStateStore, QuarantineWriter, aws_client
     from lambdas.processor.batch import Effects
     from lambdas.processor.settings import get_settings
 
@@ -319,7 +319,7 @@ def _variant_effects(variant: str) -> Any:
     quarantine = (NoQuarantine if variant == "no quarantine" else QuarantineWriter)(
         aws_client("s3"), settings.lake_bucket
     )
-    return Effects(alerts=alerts, bursts=BurstCounter(dynamodb, settings.idempotency_table), quarantine=quarantine)
+    return Effects(alerts=alerts, states=AlertStateStore(dynamodb, settings.idempotency_table), quarantine=quarantine)
 
 
 VARIANTS = ("no de-duplication", "Publish per alert, no de-duplication", "no quarantine")

@@ -30,6 +30,11 @@ TUNED = {
     "threshold_lambda_throttles": "4",
     "threshold_dlq_messages": "2",
     "threshold_invalid_records": "25",
+    "threshold_high_temperature_c": "27.5",
+    "threshold_high_temperature_hysteresis_c": "0.5",
+    "threshold_error_burst_count": "8",
+    "threshold_error_burst_window_seconds": "120",
+    "alert_reminder_minutes": "15",
     "kafka_mode": "msk",
     "kafka_msk_cluster_arn": MSK_ARN,
     "kafka_topics": "clicks,grades",
@@ -99,6 +104,22 @@ TUNED_PROCESSOR_MAPPING = {
     "MaximumBatchingWindowInSeconds": 7,
     "MaximumRetryAttempts": 5,
     "MaximumRecordAgeInSeconds": 7200,
+}
+
+# The processor's business-alert settings (its environment): the lifecycle's thresholds, reminder in seconds.
+DEFAULT_PROCESSOR_ALERTS = {
+    "HIGH_TEMPERATURE_C": "30",
+    "HIGH_TEMPERATURE_HYSTERESIS_C": "2",
+    "ERROR_BURST_THRESHOLD": "5",
+    "ERROR_BURST_WINDOW_SECONDS": "60",
+    "ALERT_REMINDER_SECONDS": "3600",
+}
+TUNED_PROCESSOR_ALERTS = {
+    "HIGH_TEMPERATURE_C": "27.5",
+    "HIGH_TEMPERATURE_HYSTERESIS_C": "0.5",
+    "ERROR_BURST_THRESHOLD": "8",
+    "ERROR_BURST_WINDOW_SECONDS": "120",
+    "ALERT_REMINDER_SECONDS": "900",
 }
 
 # The window-metrics function's own mapping (stacks/metrics.py): whole batches are idempotent, so no partial-failure

@@ -25,6 +25,7 @@ the event ids of the last few records (`recent`), so a copy a producer re-sent i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -51,9 +52,11 @@ ENTER, REMINDER, RECOVERED = "enter", "reminder", "recovered"
 # Burst windows counted: the newest one the service has an error in and the three before it. An ERROR line dated
 # earlier than that is too late to count toward a burst (it still reaches the lake).
 WINDOWS_KEPT = 4
-# Event ids remembered per entity: a producer that retries re-sends a record within seconds, so the copy is among
-# the last few records of its entity.
-RECENT_IDS = 16
+# Event ids remembered per entity: a producer that retries re-sends a record within seconds (at most one PutRecords
+# call of 500 records later), so the copy is among the last records of its entity. Kept as 48-bit digests: 64 of
+# them are about 0.8 KB of the state item, and two ids of one entity's last 64 agree by chance with probability
+# about 64^2 / 2^49 (the only effect of that would be one reading left out of a reminder's counts).
+RECENT_IDS = 64
 
 
 @dataclass
@@ -73,7 +76,7 @@ class EntityState:
     windows: dict[int, int] = field(default_factory=dict)  # burst: window start (epoch s) -> ERROR/CRITICAL lines
     burst_end: float | None = None  # burst: end of the newest window that reached the threshold
     marks: dict[str, int] = field(default_factory=dict)  # shard id -> highest sequence number applied
-    recent: list[str] = field(default_factory=list)  # event ids of the last RECENT_IDS records applied
+    recent: list[str] = field(default_factory=list)  # digests of the event ids of the last RECENT_IDS records applied
     version: int = 0  # the store's optimistic-concurrency version; 0 = never stored
 
     @property
@@ -123,14 +126,15 @@ def apply(
     step = _temperature_step if state.family == TEMPERATURE else _burst_step
     for event, position in records:
         sequence = int(position.sequence_number)
-        if sequence <= state.marks.get(position.shard_id, -1) or event.event_id in state.recent:
+        digest = _digest(event.event_id)
+        if sequence <= state.marks.get(position.shard_id, -1) or digest in state.recent:
             continue
         before = state.to_json()
         alerts += step(state, event, thresholds)
         if state.to_json() != before:
             changed = True
         state.marks[position.shard_id] = sequence
-        state.recent = [*state.recent, event.event_id][-RECENT_IDS:]
+        state.recent = [*state.recent, digest][-RECENT_IDS:]
     return alerts, changed
 
 
@@ -358,6 +362,10 @@ def _burst_alert(event: Event, stage: str, subject: str, message: list[str]) -> 
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _digest(event_id: str) -> str:
+    return hashlib.blake2b(event_id.encode("utf-8"), digest_size=6).hexdigest()
 
 
 def _reset(state: EntityState) -> None:

@@ -74,6 +74,13 @@ def test_command_line_strings_are_parsed_like_json_values():
         ({"athena_bytes_scanned_cutoff_mb": 5}, "athena_bytes_scanned_cutoff_mb", "between 10"),
         ({"prefix": "Stream_Lake"}, "prefix", "lowercase"),
         ({"threshold_high_temperature_c": "nan"}, "threshold_high_temperature_c", "between"),
+        ({"alert_reminder_minutes": 0}, "alert_reminder_minutes", "between 1 and 10080, got 0"),
+        ({"alert_reminder_minutes": "1.5"}, "alert_reminder_minutes", "must be an integer"),
+        (
+            {"threshold_high_temperature_hysteresis_c": -0.5},
+            "threshold_high_temperature_hysteresis_c",
+            "between 0 and 50, got -0.5",
+        ),
         ({"threshold_data_freshness_seconds": 60}, "threshold_data_freshness_seconds", "greater than"),
         ({"processor_max_record_age_seconds": 200000}, "processor_max_record_age_seconds", "stream retention"),
         ({"shard_cont": 2}, "shard_cont", "did you mean 'shard_count'"),

@@ -16,6 +16,7 @@ import pytest
 from tests.deployed_tables import (
     DEFAULT_ALARMS,
     DEFAULT_METRICS_MAPPING,
+    DEFAULT_PROCESSOR_ALERTS,
     DEFAULT_PROCESSOR_MAPPING,
     FAMILY_PROJECTION,
     GLUE_TABLES,
@@ -23,6 +24,7 @@ from tests.deployed_tables import (
     TIME_PROJECTION,
     TUNED_ALARMS,
     TUNED_BRIDGE_MAPPINGS,
+    TUNED_PROCESSOR_ALERTS,
     TUNED_PROCESSOR_MAPPING,
     Alarm,
     firehose_spec,
@@ -205,6 +207,17 @@ def test_tuned_processor_mapping_takes_every_setting_from_the_config(synth_tuned
         deployed_mappings(synth_tuned, synth_tuned.pipeline.ingestion),
         [TUNED_PROCESSOR_MAPPING, DEFAULT_METRICS_MAPPING],
     )
+
+
+@pytest.mark.parametrize(
+    ("fixture", "expected"), [("synth", DEFAULT_PROCESSOR_ALERTS), ("synth_tuned", TUNED_PROCESSOR_ALERTS)]
+)
+def test_processor_alert_settings_are_exactly_the_written_table(fixture, expected, request):
+    synthesised = request.getfixturevalue(fixture)
+    t = synthesised.template(synthesised.pipeline.ingestion)
+    _, fn = only(t, "AWS::Lambda::Function", {"Handler": "lambdas.processor.handler.handler"})
+    env = fn["Properties"]["Environment"]["Variables"]
+    assert {name: env.get(name) for name in expected} == expected
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,13 @@ from lambdas.processor.rules import Thresholds
 from lambdas.processor.settings import Settings, SettingsError, get_settings
 
 REQUIRED = {"ALERTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:1:alerts", "LAKE_BUCKET": "lake", "IDEMPOTENCY_TABLE": "dedup"}
-OPTIONAL = ("HIGH_TEMPERATURE_C", "ERROR_BURST_THRESHOLD", "ERROR_BURST_WINDOW_SECONDS")
+OPTIONAL = (
+    "HIGH_TEMPERATURE_C",
+    "ERROR_BURST_THRESHOLD",
+    "ERROR_BURST_WINDOW_SECONDS",
+    "HIGH_TEMPERATURE_HYSTERESIS_C",
+    "ALERT_REMINDER_SECONDS",
+)
 
 
 @pytest.fixture
@@ -22,12 +28,18 @@ def env(monkeypatch):
     get_settings.cache_clear()
 
 
-def test_defaults_are_30_degrees_and_5_errors_in_60_seconds(env):
+def test_defaults_are_30_degrees_and_5_errors_in_60_seconds_2_degrees_hysteresis_hourly_reminders(env):
     assert get_settings() == Settings(
         alerts_topic_arn="arn:aws:sns:eu-west-1:1:alerts",
         lake_bucket="lake",
         idempotency_table="dedup",
-        thresholds=Thresholds(high_temperature_c=30.0, error_burst_count=5, error_burst_window_seconds=60),
+        thresholds=Thresholds(
+            high_temperature_c=30.0,
+            error_burst_count=5,
+            error_burst_window_seconds=60,
+            high_temperature_hysteresis_c=2.0,
+            alert_reminder_seconds=3600,
+        ),
     )
 
 
@@ -35,9 +47,17 @@ def test_values_from_the_environment_win_and_are_read_once(env):
     env.setenv("HIGH_TEMPERATURE_C", "27.5")
     env.setenv("ERROR_BURST_THRESHOLD", "3")
     env.setenv("ERROR_BURST_WINDOW_SECONDS", "120")
+    env.setenv("HIGH_TEMPERATURE_HYSTERESIS_C", "0")
+    env.setenv("ALERT_REMINDER_SECONDS", "900")
     env.setenv("LAKE_BUCKET", "  padded  ")
     first = get_settings()
-    assert first.thresholds == Thresholds(high_temperature_c=27.5, error_burst_count=3, error_burst_window_seconds=120)
+    assert first.thresholds == Thresholds(
+        high_temperature_c=27.5,
+        error_burst_count=3,
+        error_burst_window_seconds=120,
+        high_temperature_hysteresis_c=0.0,
+        alert_reminder_seconds=900,
+    )
     assert first.lake_bucket == "padded"
     env.setenv("ERROR_BURST_THRESHOLD", "9")
     assert get_settings() is first, "read once per execution environment"
@@ -67,6 +87,17 @@ def test_a_missing_required_variable_names_itself(env, name, value):
             "ERROR_BURST_WINDOW_SECONDS",
             "-60",
             "environment variable ERROR_BURST_WINDOW_SECONDS must be positive, got '-60'",
+        ),
+        ("ALERT_REMINDER_SECONDS", "0", "environment variable ALERT_REMINDER_SECONDS must be positive, got '0'"),
+        (
+            "HIGH_TEMPERATURE_HYSTERESIS_C",
+            "-1",
+            "environment variable HIGH_TEMPERATURE_HYSTERESIS_C must be 0 or more, got -1.0",
+        ),
+        (
+            "HIGH_TEMPERATURE_HYSTERESIS_C",
+            "nan",
+            "environment variable HIGH_TEMPERATURE_HYSTERESIS_C must be 0 or more, got nan",
         ),
     ],
 )

@@ -6,6 +6,7 @@ Expected results are computed here from what the producer reports it sent, indep
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from local.mailbox import read_mailbox
 from local.stack import LocalOptions, LocalStack
 from producers.test_producer import produce
 from streamlake.config import load_config
+from tests.lambdas.lifecycle_model import LogLine, Reading, burst_messages, temperature_messages
 
 RECORDS = 400
 
@@ -81,30 +83,53 @@ def test_every_malformed_record_is_quarantined_with_its_reason(run):
 
 
 def test_expected_alerts_are_in_the_mailbox_exactly_once(run):
+    # Expected: one notification per grade (or event with a channel), and the lifecycle messages of the independent
+    # model (tests/lambdas/lifecycle_model.py) over the records in stream order.
     config, run_dir, summary, _, _ = run
-    valid = _valid(summary)
-    threshold = config.thresholds.high_temperature_c
-    hot = [r for r in valid if r["family"] == "sensor" and r["temperature"] > threshold]
+    t = config.thresholds
+    in_order = sorted(
+        (r for r in summary.records if r.malformed is None),
+        key=lambda r: (r.position["shard_id"], int(r.position["sequence_number"])),
+    )
+    valid = [json.loads(r.data) for r in in_order]
+    readings = [
+        Reading(r["event_id"], r["sensor_id"], _epoch(r["timestamp"]), r["temperature"])
+        for r in valid
+        if r["family"] == "sensor"
+    ]
+    lines = [
+        LogLine(r["event_id"], r["service"], _epoch(r["timestamp"]), r["level"]) for r in valid if r["family"] == "log"
+    ]
+    reminder = config.alert_reminder_minutes * 60
+    lifecycle = temperature_messages(
+        readings, t.high_temperature_c, t.high_temperature_hysteresis_c, reminder
+    ) + burst_messages(lines, t.error_burst_count, t.error_burst_window_seconds, reminder)
     notified = [
         r for r in valid if r["family"] == "student" and (r["event_type"] == "grade_posted" or r.get("channel"))
     ]
-    windows: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for r in valid:
-        if r["family"] == "log" and r["level"] in ("ERROR", "CRITICAL"):
-            moment = datetime.fromisoformat(r["timestamp"].replace("Z", "+00:00")).astimezone(UTC)
-            windows[(r["service"], int(moment.timestamp()) // config.thresholds.error_burst_window_seconds)].add(
-                r["event_id"]
-            )
-    bursts = [key for key, ids in windows.items() if len(ids) >= config.thresholds.error_burst_count]
-    assert hot and notified and bursts, "the run should exercise every kind of alert"
+    stages = Counter(m.stage for m in lifecycle)
+    assert stages["enter"] >= 2 and stages["recovered"] >= 1 and notified, "the run should exercise the lifecycle"
+    assert any(m.entity in {r["service"] for r in valid if r["family"] == "log"} for m in lifecycle), "and a burst"
 
     mail = [m for m in read_mailbox(Path(run_dir) / "mailbox.mbox") if m["To"].startswith("alerts")]
     bodies = [m.get_content() for m in mail]
-    for record in hot + notified:
+    for record in notified:
         assert sum(record["event_id"] in body for body in bodies) == 1, record
-    burst_mail = [m for m in mail if m["Subject"].startswith("Error burst")]
-    assert sorted(m["Subject"].split(":")[1].split(",")[0].strip() for m in burst_mail) == sorted(s for s, _ in bursts)
-    assert len(mail) == len(hot) + len(notified) + len(bursts)
+    prefixes = {"enter": ("High temperature:", "Error burst:"), "reminder": ("Still hot", "Error burst continues")}
+    received = Counter()
+    for message, body in zip(mail, bodies, strict=True):
+        found = re.search(r"^Event id: (\S+)$", body, re.M)
+        subject = message["Subject"]
+        if found is None:  # a student notification (they carry "Reference: <event id>")
+            continue
+        stage = next((s for s, p in prefixes.items() if subject.startswith(p)), "recovered")
+        received[(stage, found.group(1))] += 1
+    assert received == Counter((m.stage, m.event_id) for m in lifecycle)
+    assert len(mail) == len(notified) + len(lifecycle)
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).astimezone(UTC).timestamp()
 
 
 def test_lab_queries_match_the_produced_readings(run):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +131,64 @@ def account(stack: Any, sent: list[Any], fault: str, *, retried: int = 0, notes:
         # invalid records the producer wrote twice: each copy is quarantined at its own stream position
         extra={"quarantine_copies": len(quarantined - invalid_positions)},
     )
+
+
+def stream_payloads(stack: Any) -> list[bytes]:
+    """Every record's data in the local stream, shard by shard in sequence order (copies included): the order the
+    processor saw them in, read back through the Kinesis API."""
+    kinesis, name = stack.clients["kinesis"], stack.resources.stream_name
+    payloads: list[bytes] = []
+    for shard in sorted(s["ShardId"] for s in kinesis.list_shards(StreamName=name)["Shards"]):
+        iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+            "ShardIterator"
+        ]
+        while iterator:
+            response = kinesis.get_records(ShardIterator=iterator, Limit=10000)
+            payloads += [r["Data"] for r in response["Records"]]
+            if not response["Records"] and response.get("MillisBehindLatest", 0) == 0:
+                break
+            iterator = response.get("NextShardIterator")
+    return payloads
+
+
+def expected_lifecycle(payloads: list[bytes], valid: set[bytes], config: Any) -> Counter[tuple[str, str]]:
+    """(stage, event id) of each high-temperature and error-burst message the independent model
+    (tests/lambdas/lifecycle_model.py) expects from these records in this order; `valid` is the data of the records
+    the producer sent as valid (the others are quarantined and never alert)."""
+    from tests.lambdas.lifecycle_model import LogLine, Reading, burst_messages, temperature_messages
+
+    readings, lines = [], []
+    for data in payloads:
+        if data not in valid:
+            continue
+        record = json.loads(data)
+        at = _epoch(record["timestamp"])
+        if record["family"] == "sensor":
+            readings.append(Reading(record["event_id"].strip(), record["sensor_id"], at, float(record["temperature"])))
+        elif record["family"] == "log":
+            lines.append(LogLine(record["event_id"].strip(), record["service"], at, record["level"].strip().upper()))
+    t, reminder = config.thresholds, config.alert_reminder_minutes * 60
+    messages = temperature_messages(readings, t.high_temperature_c, t.high_temperature_hysteresis_c, reminder)
+    messages += burst_messages(lines, t.error_burst_count, t.error_burst_window_seconds, reminder)
+    return Counter((m.stage, m.event_id) for m in messages)
+
+
+def lifecycle_mail(run_dir: Path) -> Counter[tuple[str, str]]:
+    """(stage, event id) of each high-temperature and error-burst e-mail in the mailbox (stage from the subject)."""
+    prefixes = {"enter": ("High temperature:", "Error burst:"), "reminder": ("Still hot", "Error burst continues")}
+    found: Counter[tuple[str, str]] = Counter()
+    for message in read_mailbox(Path(run_dir) / "mailbox.mbox"):
+        if not message["To"].startswith("alerts"):
+            continue
+        event_id = re.search(r"^Event id: (\S+)$", message.get_content(), re.M)
+        if event_id is None:  # a student notification
+            continue
+        subject = str(message["Subject"])
+        stage = "recovered" if subject.startswith("Recovered:") else None
+        stage = stage or next((s for s, p in prefixes.items() if subject.startswith(p)), f"unknown: {subject}")
+        found[(stage, event_id.group(1))] += 1
+    return found
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.strip().replace("Z", "+00:00")).astimezone(UTC).timestamp()

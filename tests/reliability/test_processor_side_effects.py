@@ -20,7 +20,14 @@ from producers.test_producer import produce
 from tests.reliability import flaky_handler
 from tests.reliability.faults import FailingCalls
 from tests.reliability.harness import local_stack, processor_metric, replay_dead_letters
-from tests.reliability.ledger import account, dead_letters, mail_bodies
+from tests.reliability.ledger import (
+    account,
+    dead_letters,
+    expected_lifecycle,
+    lifecycle_mail,
+    mail_bodies,
+    stream_payloads,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -48,21 +55,24 @@ def _settle(stack) -> None:
 
 
 def _alerting(stack, summary) -> list:
-    """Valid records that must each be e-mailed once: hot readings and student notifications (but SMS ones: their
-    one-line text carries no reference to find them by)."""
-    threshold = stack.config.thresholds.high_temperature_c
+    """Valid records that must each be e-mailed once: student notifications (but SMS ones: their one-line text
+    carries no reference to find them by). High temperatures and error bursts have a lifecycle: see _lifecycle."""
     expected = []
     for record in summary.records:
-        if not record.valid:
+        if not record.valid or record.family != "student":
             continue
         event = json.loads(record.data)
-        if (record.family == "sensor" and event["temperature"] > threshold) or (
-            record.family == "student"
-            and (event["event_type"] == "grade_posted" or event.get("channel"))
-            and event.get("channel") != "sms"
-        ):
+        if (event["event_type"] == "grade_posted" or event.get("channel")) and event.get("channel") != "sms":
             expected.append(record)
     return expected
+
+
+def _lifecycle_as_modelled(stack, summary, run_dir: Path) -> None:
+    """The high-temperature and error-burst e-mails are exactly the model's over the stream, each once."""
+    valid = {r.data for r in summary.records if r.valid}
+    expected = expected_lifecycle(stream_payloads(stack), valid, stack.config)
+    assert any(stage == "enter" for stage, _ in expected), "the run should open alerts"
+    assert lifecycle_mail(run_dir) == expected
 
 
 def _assert_mailed_once(run_dir: Path, records: list) -> None:
@@ -86,6 +96,7 @@ def test_sns_throttling_retries_only_the_alerting_records_and_each_alert_goes_ou
         assert stack.poller.stats.records_discarded == 0 and dead_letters(stack) == []
         # AND every alert was e-mailed exactly once
         _assert_mailed_once(tmp_path, _alerting(stack, summary))
+        _lifecycle_as_modelled(stack, summary, tmp_path)
         tally = account(stack, summary.records, "SNS PublishBatch throttled (transient)")
     assert tally.lost == 0
     tally.retried = int(retried)
@@ -113,6 +124,17 @@ def test_sns_outage_past_the_retry_budget_goes_to_the_dlq_and_replaying_it_sends
         stack.wait_for_mail()
         # THEN every alert went out exactly once: those sent before the outage were not sent again
         _assert_mailed_once(tmp_path, _alerting(stack, summary))
+        # AND every sensor that read hot had its alert opened, no lifecycle message twice. (Not the model's exact
+        # messages: the mapping moved past the dead-lettered batches while SNS was down, so their records were
+        # applied after later ones when replayed.)
+        mailed = lifecycle_mail(tmp_path)
+        assert set(mailed.values()) == {1}
+        readings = [json.loads(r.data) for r in summary.records if r.valid and r.family == "sensor"]
+        threshold = stack.config.thresholds.high_temperature_c
+        hot = {r["sensor_id"] for r in readings if r["temperature"] > threshold}
+        sensor_of = {r["event_id"]: r["sensor_id"] for r in readings}
+        entered = {sensor_of[event_id] for stage, event_id in mailed if stage == "enter" and event_id in sensor_of}
+        assert hot and hot == entered
         tally = account(stack, summary.records, "SNS down longer than the retry budget, then DLQ replay")
     assert tally.lost == 0
     tally.retried = len(replayed)
