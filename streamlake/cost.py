@@ -21,7 +21,13 @@ model, item by item (a month is 730 hours, AWS's convention; GB is 2^30 bytes):
   bills each invocation's duration rounded up to 1 ms. The processor's event source mapping invokes once per
   batch (`processor_batch_size`) or once per batch window, whichever comes first.
 - X-Ray (processor, bridge): the default sampling rule records the first request each second and 5 % of the rest.
-- DynamoDB: an alert costs a de-duplication read (0.5 RRU, eventually consistent) and a write (1 WRU).
+- DynamoDB: an alert costs a de-duplication read (1 RRU, strongly consistent) and a write (1 WRU). The alert
+  lifecycle (lambdas/processor/lifecycle.py) reads the open-alert sets once per processor invocation (4 items per
+  family, 2 families: 8 RRU) and, for each record that can open or continue an alert, at most one state read and
+  one state write (items under 1 KB): counted as 1 RRU and 1 WRU per alerting event, the most it can be.
+- `alert_fraction` is the share of events that are alert-worthy (a hot reading, an ERROR/CRITICAL line, a grade).
+  Each is counted as one SNS publish and one e-mail per subscriber: an upper bound, since a sensor that stays hot
+  sends one message on entering the alert state and then at most one reminder per `alert_reminder_minutes`.
 - SNS: one publish request per alert and one e-mail per alert per `alert_emails` subscriber.
 - CloudWatch: the processor's 8 EMF metrics (and the bridge's 4) as custom metrics once traffic flows; log
   ingestion and one month's storage of an assumed 1.5 KB of log per invocation (EMF document and Lambda's
@@ -138,6 +144,11 @@ class Workload:
     @property
     def events_per_month(self) -> float:
         return self.rate * SECONDS_PER_MONTH
+
+
+# The alert lifecycle's open-alert sets: AlertStateStore.OPEN_BUCKETS (4) items per family, 2 families, read
+# strongly consistent (1 RRU each, found or not) once per processor invocation.
+OPEN_ALERT_READS = 8
 
 
 @dataclass(frozen=True)
@@ -318,8 +329,32 @@ def estimate(config: Config, workload: Workload, prices: Prices) -> list[Item]:
         ),
         Item(
             "DynamoDB",
-            "alert de-duplication reads",
-            alerts * 0.5 / 1e6,
+            "alert de-duplication reads (strongly consistent)",
+            alerts / 1e6,
+            "million RRU",
+            p["dynamodb_read_request_units_per_million"],
+            False,
+        ),
+        Item(
+            "DynamoDB",
+            f"alert lifecycle: open-alert reads ({OPEN_ALERT_READS}/invocation)",
+            processor_invocations * OPEN_ALERT_READS / 1e6,
+            "million RRU",
+            p["dynamodb_read_request_units_per_million"],
+            False,
+        ),
+        Item(
+            "DynamoDB",
+            "alert lifecycle: state writes (at most 1 per alerting event)",
+            alerts / 1e6,
+            "million WRU",
+            p["dynamodb_write_request_units_per_million"],
+            False,
+        ),
+        Item(
+            "DynamoDB",
+            "alert lifecycle: state reads (at most 1 per alerting event)",
+            alerts / 1e6,
             "million RRU",
             p["dynamodb_read_request_units_per_million"],
             False,

@@ -196,16 +196,16 @@ class AlertStateStore:
     - `alert-state#<family>#<entity>`: one item per sensor or service that ever reached the alert state, the state
       as JSON in `doc`, an optimistic-concurrency `version`, and the table's TTL attribute (refreshed on each write).
     - `alert-open#<family>#<bucket>`: string sets of the entities currently in alert, spread over OPEN_BUCKETS items
-      by a hash of the entity (far from the 400 KB item limit however many are open). Each batch reads these
-      (one BatchGetItem) and loads the state only of entities that are open or have a record that could open them,
-      so a batch of normal readings costs one read.
+      by a hash of the entity (four 400 KB items hold about 40,000 names of 40 bytes per family). Each batch reads
+      these (one BatchGetItem: 4 read units per family, strongly consistent) and loads the state only of entities
+      that are open or have a record that could open them, so a batch of normal readings costs one call.
 
     The open sets are a superset of the entities in alert: an entity is added before its state is written as in
     alert, and removed only after its state was written back to normal. A leftover name costs one extra state read
     and is removed then.
     """
 
-    OPEN_BUCKETS = 16
+    OPEN_BUCKETS = 4
 
     def __init__(self, dynamodb: Any, table: str) -> None:
         self.dynamodb = dynamodb

@@ -9,6 +9,7 @@ import pytest
 
 from lambdas.bridge.mapping import KafkaMessage
 from lambdas.bridge.wire import encode_avro
+from lambdas.processor import lifecycle
 from lambdas.schemas import parse
 from tests.cdc.lakefill import bridge
 
@@ -231,7 +232,7 @@ def test_the_processor_accepts_a_change_and_raises_no_alert():
     outcome = process_record(entry.data, Position("shardId-0", "1", now), None, Thresholds(30.0, 5, 60), now)
     assert outcome.rejected is None
     assert outcome.event is not None and outcome.event.family == "change"
-    assert outcome.alerts == [] and outcome.burst is None
+    assert outcome.alerts == [] and lifecycle.entity_of(outcome.event) is None
 
 
 def test_avro_logical_types_become_exact_json_text():

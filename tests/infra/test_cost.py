@@ -61,6 +61,13 @@ def test_ten_events_a_second_item_by_item():
     assert got["X-Ray: traces recorded"] == pytest.approx(13.14)
     # 262,800 alerts: 1 WRU each at $0.625/M; 2 e-mails each at $2 per 100,000
     assert got["DynamoDB: alert de-duplication writes"] == pytest.approx(0.16425)
+    # de-duplication reads are strongly consistent: 1 RRU each at $0.125/M
+    assert got["DynamoDB: alert de-duplication reads (strongly consistent)"] == pytest.approx(0.03285)
+    # the alert lifecycle: 8 open-alert items read per processor invocation: 21,024,000 RRU; at most one state read
+    # and one state write per alerting event
+    assert got["DynamoDB: alert lifecycle: open-alert reads (8/invocation)"] == pytest.approx(2.628)
+    assert got["DynamoDB: alert lifecycle: state writes (at most 1 per alerting event)"] == pytest.approx(0.16425)
+    assert got["DynamoDB: alert lifecycle: state reads (at most 1 per alerting event)"] == pytest.approx(0.03285)
     assert got["SNS: alert e-mails (2 subscribers)"] == pytest.approx(10.512)
     # objects of 13 KB (raw) and 1.8 KB (Parquet) never transition: 12 months of 578.16 MB raw + 236.52 MB Parquet
     # in Standard = 9,776,160,000 B = 9.1047 GB x $0.023

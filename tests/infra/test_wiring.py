@@ -49,7 +49,7 @@ def test_every_edge_of_the_design_is_allowed_and_every_forbidden_one_refused(con
 
 @pytest.mark.parametrize(
     ("config", "mode", "edges"),
-    [("synth", "none", 68), ("synth_msk", "msk-iam", 82), ("synth_confluent", "confluent", 76)],
+    [("synth", "none", 70), ("synth_msk", "msk-iam", 84), ("synth_confluent", "confluent", 78)],
 )
 def test_each_configuration_is_checked_with_its_kafka_edges(config, mode, edges, request):
     templates = templates_of(request.getfixturevalue(config))

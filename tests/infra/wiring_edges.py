@@ -41,6 +41,8 @@ EDGES: list[Edge] = [
     Edge("role:processor", "dynamodb:GetItem", "table:idempotency", "alert de-duplication"),
     Edge("role:processor", "dynamodb:UpdateItem", "table:idempotency", "alert de-duplication"),
     Edge("role:processor", "dynamodb:DeleteItem", "table:idempotency", "alert de-duplication"),
+    Edge("role:processor", "dynamodb:BatchGetItem", "table:idempotency", "sent alerts, open alerts, alert states"),
+    Edge("role:processor", "dynamodb:BatchWriteItem", "table:idempotency", "sent-alert records, 25 per call"),
     Edge("role:processor", "logs:CreateLogStream", "logs:processor", "its own logs"),
     Edge("role:processor", "logs:PutLogEvents", "logs:processor", "its own logs"),
     Edge("role:processor", "logs:PutLogEvents", "logs:transform", "another function's logs", allowed=False),
