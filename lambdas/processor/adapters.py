@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from collections.abc import Iterable, Sequence
@@ -23,6 +24,8 @@ from typing import Any
 from lambdas import quarantine
 from lambdas.processor.lifecycle import EntityState
 from lambdas.processor.rules import Alert
+
+_log = logging.getLogger(__name__)
 
 SNS_BATCH = 10
 DYNAMODB_GET_BATCH = 100
@@ -234,7 +237,14 @@ class AlertStateStore:
         states = {key: EntityState(family=key[0], entity=key[1]) for key in wanted.values()}
         for item in self._get(list(wanted), ("id", "doc", "version")):
             family, entity = wanted[item["id"]["S"]]
-            states[(family, entity)] = EntityState.from_json(item["doc"]["S"], int(item["version"]["N"]))
+            version = int(item["version"]["N"])
+            try:
+                states[(family, entity)] = EntityState.from_json(item["doc"]["S"], version)
+            except (KeyError, TypeError, ValueError):
+                # Unreadable (edited by hand, or written by a version with another layout): start again from normal
+                # rather than fail this entity's records forever; the write replaces it (same version).
+                _log.exception("unreadable alert state for %s %r; starting it again", family, entity)
+                states[(family, entity)] = EntityState(family=family, entity=entity, version=version)
         return states
 
     def save(self, state: EntityState, now: float | None = None) -> None:

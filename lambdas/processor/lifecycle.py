@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,7 +91,11 @@ class EntityState:
 
     @classmethod
     def from_json(cls, text: str, version: int) -> EntityState:
+        """The stored state. Fields this version does not know are ignored and missing ones take their defaults, so
+        a rollback or an upgrade of the function reads what the other version wrote."""
         document = json.loads(text)
+        known = {f.name for f in fields(cls)} - {"version"}
+        document = {k: v for k, v in document.items() if k in known}
         document["windows"] = {int(k): v for k, v in document.get("windows", {}).items()}
         return cls(**document, version=version)
 

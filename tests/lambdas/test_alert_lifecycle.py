@@ -478,3 +478,23 @@ def _as_model(attributes: dict[str, Any], body: str) -> Message:
         return Message(entity, what, found, count=count)
     peak = float(re.search(r"at most (\d+) in one", body).group(1))
     return Message(entity, what, found, count=count, peak=peak)
+
+
+def test_an_unreadable_stored_state_starts_again_from_normal_instead_of_blocking_the_shard(aws, context):
+    # GIVEN a sensor's state item edited by hand into something this version cannot read
+    aws.dynamodb.put_item(
+        TableName=aws.table,
+        Item={"id": {"S": "alert-state#temperature#sensor-7"}, "doc": {"S": "{not json"}, "version": {"N": "4"}},
+    )
+    # WHEN the sensor reads hot
+    response = handler(kinesis_event([reading(35.0, 0)]), context)
+    # THEN the batch goes through, the alert opens, and the item is replaced by a readable state
+    assert response == {"batchItemFailures": []}
+    assert [stage(m) for m in mail(aws)] == ["enter"]
+    item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": "alert-state#temperature#sensor-7"}})["Item"]
+    assert item["version"] == {"N": "5"} and json.loads(item["doc"]["S"])["status"] == "alert"
+
+
+def test_a_state_written_by_another_version_with_extra_fields_is_read():
+    state = EntityState.from_json('{"family": "temperature", "entity": "s", "status": "alert", "new_field": 1}', 3)
+    assert (state.status, state.version, state.count) == ("alert", 3, 0)
