@@ -23,6 +23,7 @@ from lambdas.processor.rules import Alert, Position, Thresholds, enrich, lag_ms,
 from lambdas.schemas import Event, internal_error_reason, judge
 
 _log = logging.getLogger(__name__)
+STATE_WRITERS = 8
 
 
 @dataclass
@@ -311,18 +312,25 @@ def _commit_lifecycle(
                 for outcome in plan.members:
                     fail(outcome, f"alert state write failed: {error}")
             ready = [p for p in ready if p not in opening]
-    written: list[_EntityPlan] = []
-    for plan in ready:
-        if not plan.changed:
-            written.append(plan)
-            continue
+    def save(plan: _EntityPlan) -> Exception | None:
         try:
             states.save(plan.state, now.timestamp())
         except Exception as error:  # noqa: BLE001 - throttled or changed meanwhile: decide again on retry
-            for outcome in plan.members:
-                fail(outcome, f"alert state write failed: {error}")
+            return error
+        return None
+
+    changed = [p for p in ready if p.changed]
+    # One PutItem per entity (conditional on its version), several at a time: an alert-heavy batch touches dozens.
+    with ThreadPoolExecutor(max_workers=STATE_WRITERS) as pool:
+        errors = dict(zip(map(id, changed), pool.map(save, changed), strict=True))
+    written: list[_EntityPlan] = []
+    for plan in ready:
+        error = errors.get(id(plan))
+        if error is None:
+            written.append(plan)
             continue
-        written.append(plan)
+        for outcome in plan.members:
+            fail(outcome, f"alert state write failed: {error}")
     closing = [p.state.key for p in written if p.state.status == lifecycle.NORMAL and p.state.key in open_before]
     if closing:
         try:

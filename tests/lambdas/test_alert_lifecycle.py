@@ -52,9 +52,13 @@ def reading(temperature: float, minute: float, sensor: str = "sensor-7") -> dict
     )
 
 
+# Log lines are dated from a whole minute, so burst windows (whole minutes) are where the tests say.
+MINUTE = START.replace(second=0)
+
+
 def log(level: str, second: float, service: str = "payments", message: str = "boom") -> dict[str, Any]:
     return new_event(
-        "log", source="t", level=level, service=service, message=message, timestamp=START + timedelta(seconds=second)
+        "log", source="t", level=level, service=service, message=message, timestamp=MINUTE + timedelta(seconds=second)
     )
 
 
@@ -236,8 +240,7 @@ def test_normal_readings_cost_one_read_and_no_write(aws, context):
 def test_a_burst_lasting_several_windows_sends_enter_reminder_and_recovered(aws, context, reminders_every_10_minutes):
     # GIVEN 3 errors per 60 s window (the threshold) for 12 minutes, then only INFO lines
     stream = Stream(context)
-    minute0 = 60 * 10  # windows start on the minute: START is on a whole second, pick whole minutes after it
-    base = int((START.timestamp() + minute0) // 60) * 60 - START.timestamp()
+    base = 600
     for minute in range(12):
         stream.put(*(log("ERROR", base + minute * 60 + s, message=f"timeout {minute}/{s}") for s in (5, 20, 40)))
     stream.put(log("INFO", base + 12 * 60 + 30))  # inside the window right after the last burst window: no news
