@@ -168,7 +168,7 @@ class InvalidEventError(ValueError):
         self.field = field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """A valid event: its family, id, UTC timestamp, source, and the family's fields (normalised)."""
 

@@ -123,8 +123,8 @@ def apply(
     state: EntityState, records: list[tuple[Event, Position]], thresholds: Thresholds
 ) -> tuple[list[Alert], bool]:
     """Apply one entity's records (stream order) to its state; return the messages to send and whether the state
-    changed. Records at or below the state's mark for their shard, and copies of a recently applied event, are
-    skipped."""
+    changed (beyond the marks and recent ids: a state that only saw records that change nothing is not written).
+    Records at or below the state's mark for their shard, and copies of a recently applied event, are skipped."""
     alerts: list[Alert] = []
     changed = False
     step = _temperature_step if state.family == TEMPERATURE else _burst_step
@@ -133,10 +133,9 @@ def apply(
         digest = _digest(event.event_id)
         if sequence <= state.marks.get(position.shard_id, -1) or digest in state.recent:
             continue
-        before = state.to_json()
-        alerts += step(state, event, thresholds)
-        if state.to_json() != before:
-            changed = True
+        stepped, moved = step(state, event, thresholds)
+        alerts += stepped
+        changed = changed or moved
         state.marks[position.shard_id] = sequence
         state.recent = [*state.recent, digest][-RECENT_IDS:]
     return alerts, changed
@@ -145,17 +144,18 @@ def apply(
 # -- high temperature ---------------------------------------------------------------------------------------------
 
 
-def _temperature_step(state: EntityState, event: Event, t: Thresholds) -> list[Alert]:
+def _temperature_step(state: EntityState, event: Event, t: Thresholds) -> tuple[list[Alert], bool]:
+    """The messages one reading causes, and whether it changed the state."""
     f = event.fields
     at = event.timestamp.timestamp()
     temperature = f["temperature"]
     if state.status == NORMAL:
         if temperature <= t.high_temperature_c:
-            return []
+            return [], False
         state.status, state.since, state.last_message = ALERTING, at, at
         state.location, state.latest = f["location"], temperature
         _reset(state)
-        return [_temperature_enter(event, t)]
+        return [_temperature_enter(event, t)], True
     assert state.since is not None and state.last_message is not None
     recover_below = t.high_temperature_c - t.high_temperature_hysteresis_c
     if temperature < recover_below:
@@ -163,17 +163,17 @@ def _temperature_step(state: EntityState, event: Event, t: Thresholds) -> list[A
         state.status, state.since, state.last_message = NORMAL, None, None
         state.location, state.latest = f["location"], temperature
         _reset(state)
-        return [alert]
+        return [alert], True
     state.count += 1
     state.hot += temperature > t.high_temperature_c
     state.peak = temperature if state.peak is None else max(state.peak, temperature)
     state.location, state.latest = f["location"], temperature
     if at - state.last_message < t.alert_reminder_seconds:
-        return []
+        return [], True
     alert = _temperature_reminder(state, event, t)
     state.last_message = at
     _reset(state)
-    return [alert]
+    return [alert], True
 
 
 def _temperature_enter(event: Event, t: Thresholds) -> Alert:
@@ -260,7 +260,8 @@ def _temperature_alert(event: Event, stage: str, subject: str, message: list[str
 # -- error bursts -------------------------------------------------------------------------------------------------
 
 
-def _burst_step(state: EntityState, event: Event, t: Thresholds) -> list[Alert]:
+def _burst_step(state: EntityState, event: Event, t: Thresholds) -> tuple[list[Alert], bool]:
+    """The messages one log line causes, and whether it changed the state."""
     alerts: list[Alert] = []
     at = event.timestamp.timestamp()
     size = t.error_burst_window_seconds
@@ -271,12 +272,12 @@ def _burst_step(state: EntityState, event: Event, t: Thresholds) -> list[Alert]:
             state.status, state.since, state.last_message = NORMAL, None, None
             _reset(state)
     if event.fields["level"] not in ALERTING_LOG_LEVELS:
-        return alerts
+        return alerts, bool(alerts)
     start = int(at // size) * size
     newest = max([start, *state.windows])
     oldest_kept = newest - (WINDOWS_KEPT - 1) * size
     if start < oldest_kept:
-        return alerts  # too late to count toward a burst
+        return alerts, bool(alerts)  # too late to count toward a burst
     state.windows = {w: n for w, n in state.windows.items() if w >= oldest_kept}
     count = state.windows[start] = state.windows.get(start, 0) + 1
     if state.status == ALERTING:
@@ -289,13 +290,13 @@ def _burst_step(state: EntityState, event: Event, t: Thresholds) -> list[Alert]:
             alerts.append(_burst_reminder(state, event, t))
             state.last_message = at
             _reset(state)
-        return alerts
+        return alerts, True
     if count == t.error_burst_count:
         state.status, state.since, state.last_message = ALERTING, at, at
         state.burst_end = start + size
         _reset(state)
         alerts.append(_burst_enter(event, start, count, t))
-    return alerts
+    return alerts, True
 
 
 def _burst_enter(event: Event, window_start: int, count: int, t: Thresholds) -> Alert:
