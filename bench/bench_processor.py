@@ -90,7 +90,8 @@ def mixed_payloads(count: int, rng: random.Random) -> list[bytes]:
 
 def alert_free_payloads(count: int, rng: random.Random) -> list[bytes]:
     """The same families with nothing to alert on or quarantine: normal temperatures, student events without a
-    grade or channel, INFO logs."""
+    grade or channel, INFO logs. Sensors and services of their own: the mixed batch leaves its sensors in alert
+    (lambdas/processor/lifecycle.py), and their normal readings here would then send "recovered" messages."""
     from lambdas.schemas import new_event
 
     now = datetime.now(UTC)
@@ -102,7 +103,7 @@ def alert_free_payloads(count: int, rng: random.Random) -> list[bytes]:
                 "sensor",
                 source="bench",
                 timestamp=now,
-                sensor_id=f"sensor-{i % 50}",
+                sensor_id=f"calm-sensor-{i % 50}",
                 temperature=round(18 + rng.random() * 8, 2),
                 humidity=round(rng.uniform(30, 70), 1),
                 location="Lab",
@@ -114,7 +115,12 @@ def alert_free_payloads(count: int, rng: random.Random) -> list[bytes]:
             )
         else:
             record = new_event(
-                "log", source="bench", timestamp=now, level="INFO", service=f"svc-{i % 4}", message=f"request {i} done"
+                "log",
+                source="bench",
+                timestamp=now,
+                level="INFO",
+                service=f"calm-svc-{i % 4}",
+                message=f"request {i} done",
             )
         payloads.append(json.dumps(record).encode("utf-8"))
     return payloads
