@@ -79,6 +79,17 @@ TARGETS = [
         ("tests/bridge/test_mapping.py", "tests/bridge/test_handler.py", "tests/bridge/test_wire.py"),
         timeout=300.0,
     ),
+    Target(
+        "lifecycle",
+        ("lambdas/processor/lifecycle.py",),
+        (
+            # The rules alone against the independent model; the handler-level tests of the same file need moto
+            # and take ten times as long.
+            "tests/lambdas/test_alert_lifecycle.py::test_lifecycle_apply_agrees_with_the_model_across_batches_and_lost_writes",
+            "tests/lambdas/test_alert_lifecycle.py::test_a_burst_reminder_reports_the_busiest_window_since_the_last_message",
+            "tests/lambdas/test_alert_lifecycle.py::test_a_state_written_by_another_version_with_extra_fields_is_read",
+        ),
+    ),
     Target("firehose", ("local/firehose.py",), ("tests/local/test_firehose.py",), timeout=300.0),
     Target("schemas", ("lambdas/schemas.py",), ("tests/lambdas/test_schemas.py", "tests/lambdas/test_transform.py")),
     Target(
