@@ -204,11 +204,11 @@ def _temperature_reminder(state: EntityState, event: Event, t: Thresholds) -> Al
     at = event.timestamp.timestamp()
     lasted = _duration(at - state.since)
     message = [
-        f"Sensor {f['sensor_id']} at {f['location']} has been above the alert threshold of {t.high_temperature_c:g} °C "
-        f"since {_when(state.since)} (UTC), for {lasted}.",
+        f"Sensor {f['sensor_id']} at {f['location']} has been in high-temperature alert (above "
+        f"{t.high_temperature_c:g} °C) since {_when(state.since)} (UTC), for {lasted}.",
         "",
-        f"Since the last message ({_when(state.last_message)} UTC): {state.count} readings, {state.hot} above "
-        f"{t.high_temperature_c:g} °C, maximum {state.peak:.1f} °C.",
+        f"Since the last message ({_when(state.last_message)} UTC): {_count(state.count, 'reading')}, {state.hot} "
+        f"above {t.high_temperature_c:g} °C, maximum {state.peak:.1f} °C.",
         f"Latest: {f['temperature']:.1f} °C at {format_timestamp(event.timestamp)}.",
         "",
         f"Next reminder in {_duration(t.alert_reminder_seconds)} at the earliest; a message follows when it drops "
@@ -225,7 +225,8 @@ def _temperature_recovered(state: EntityState, event: Event, t: Thresholds, reco
     at = event.timestamp.timestamp()
     lasted = _duration(at - state.since)
     since_last = (
-        f"{state.count} readings, {state.hot} above {t.high_temperature_c:g} °C, maximum {state.peak:.1f} °C"
+        f"{_count(state.count, 'reading')}, {state.hot} above {t.high_temperature_c:g} °C, "
+        f"maximum {state.peak:.1f} °C"
         if state.peak is not None
         else "no readings"
     )
@@ -325,8 +326,9 @@ def _burst_reminder(state: EntityState, event: Event, t: Thresholds) -> Alert:
     message = [
         f"Service {service} has been in an error burst since {_when(state.since)} (UTC), for {lasted}.",
         "",
-        f"Since the last message ({_when(state.last_message)} UTC): {state.count} ERROR/CRITICAL lines, at most "
-        f"{state.peak or 0:g} in one {t.error_burst_window_seconds} s window (threshold {t.error_burst_count}).",
+        f"Since the last message ({_when(state.last_message)} UTC): {_count(state.count, 'ERROR/CRITICAL line')}, "
+        f"at most {state.peak or 0:g} in one {t.error_burst_window_seconds} s window "
+        f"(threshold {t.error_burst_count}).",
         f"Latest ({event.fields['level']}, {format_timestamp(event.timestamp)}): {event.fields['message'][:300]}",
         f"Event id: {event.event_id}",
     ]
@@ -342,10 +344,9 @@ def _burst_recovered(state: EntityState, event: Event, t: Thresholds) -> Alert:
     message = [
         f"Service {service} logged fewer than {t.error_burst_count} ERROR/CRITICAL lines in the {size} s window "
         f"from {_when(state.burst_end)} (UTC): the error burst is over.",
-        f"It began at {_when(state.since)} (UTC) and its last burst window ended at {_when(state.burst_end)}: "
-        f"{lasted}.",
+        f"It began at {_when(state.since)} (UTC); its last burst window ended {lasted} later.",
         "",
-        f"Since the last message ({_when(state.last_message)} UTC): {state.count} ERROR/CRITICAL lines.",
+        f"Since the last message ({_when(state.last_message)} UTC): {_count(state.count, 'ERROR/CRITICAL line')}.",
         f"Event id: {event.event_id}",
     ]
     return _burst_alert(event, RECOVERED, f"Recovered: {service}, error burst over after {lasted}", message)
@@ -376,6 +377,10 @@ def _digest(event_id: str) -> str:
 def _reset(state: EntityState) -> None:
     """Start the "since the last message" aggregates again."""
     state.count, state.hot, state.peak = 0, 0, None
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _when(epoch: float) -> str:

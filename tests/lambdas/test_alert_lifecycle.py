@@ -474,9 +474,9 @@ def _as_model(attributes: dict[str, Any], body: str) -> Message:
     if attributes["kind"]["Value"] == "high_temperature":
         if "no readings" in body:
             return Message(entity, what, found, count=0, hot=0, peak=None)
-        count, hot, peak = re.search(r"(\d+) readings, (\d+) above [\d.]+ °C, maximum ([\d.-]+) °C", body).groups()
+        count, hot, peak = re.search(r"(\d+) readings?, (\d+) above [\d.]+ °C, maximum ([\d.-]+) °C", body).groups()
         return Message(entity, what, found, count=int(count), hot=int(hot), peak=float(peak))
-    count = int(re.search(r"\): (\d+) ERROR/CRITICAL lines", body).group(1))
+    count = int(re.search(r"\): (\d+) ERROR/CRITICAL lines?", body).group(1))
     if what == "recovered":
         return Message(entity, what, found, count=count)
     peak = float(re.search(r"at most (\d+) in one", body).group(1))

@@ -88,6 +88,7 @@ TARGETS = [
             "tests/lambdas/test_alert_lifecycle.py::test_lifecycle_apply_agrees_with_the_model_across_batches_and_lost_writes",
             "tests/lambdas/test_alert_lifecycle.py::test_a_burst_reminder_reports_the_busiest_window_since_the_last_message",
             "tests/lambdas/test_alert_lifecycle.py::test_a_state_written_by_another_version_with_extra_fields_is_read",
+            "tests/lambdas/test_lifecycle_messages.py",
         ),
     ),
     Target("firehose", ("local/firehose.py",), ("tests/local/test_firehose.py",), timeout=300.0),
