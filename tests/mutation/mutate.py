@@ -83,12 +83,12 @@ TARGETS = [
         "lifecycle",
         ("lambdas/processor/lifecycle.py",),
         (
-            # The rules alone against the independent model; the handler-level tests of the same file need moto
-            # and take ten times as long.
-            "tests/lambdas/test_alert_lifecycle.py::test_lifecycle_apply_agrees_with_the_model_across_batches_and_lost_writes",
+            # The rules alone: the word-for-word messages first (fast), then the independent model's property; the
+            # handler-level tests of the same file need moto and take ten times as long.
+            "tests/lambdas/test_lifecycle_messages.py",
             "tests/lambdas/test_alert_lifecycle.py::test_a_burst_reminder_reports_the_busiest_window_since_the_last_message",
             "tests/lambdas/test_alert_lifecycle.py::test_a_state_written_by_another_version_with_extra_fields_is_read",
-            "tests/lambdas/test_lifecycle_messages.py",
+            "tests/lambdas/test_alert_lifecycle.py::test_lifecycle_apply_agrees_with_the_model_across_batches_and_lost_writes",
         ),
     ),
     Target("firehose", ("local/firehose.py",), ("tests/local/test_firehose.py",), timeout=300.0),
