@@ -71,6 +71,31 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+def batch_get(dynamodb: Any, table: str, keys: Sequence[str], attributes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The items of `keys` that exist (strongly consistent BatchGetItem, 100 keys per call, unprocessed keys retried
+    with backoff), with only `attributes` (named through aliases: DynamoDB's reserved-word list is long)."""
+    items: list[dict[str, Any]] = []
+    for chunk in _chunks(keys, DYNAMODB_GET_BATCH):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [{"id": {"S": k}} for k in chunk],
+                "ConsistentRead": True,
+                "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(attributes))),
+                "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(attributes)},
+            }
+        }
+        for attempt in range(UNPROCESSED_RETRIES + 1):
+            response = dynamodb.batch_get_item(RequestItems=request)
+            items += response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise RuntimeError("DynamoDB left keys unprocessed after retries")
+    return items
+
+
 @dataclass
 class SendReport:
     published: list[str] = field(default_factory=list)
@@ -111,25 +136,7 @@ class AlertSender:
         return report
 
     def _already_sent(self, alert_ids: list[str]) -> set[str]:
-        sent: set[str] = set()
-        for chunk in _chunks(alert_ids, DYNAMODB_GET_BATCH):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [{"id": {"S": i}} for i in chunk],
-                    "ConsistentRead": True,
-                    "ProjectionExpression": "id",
-                }
-            }
-            for attempt in range(UNPROCESSED_RETRIES + 1):
-                response = self.dynamodb.batch_get_item(RequestItems=request)
-                sent.update(item["id"]["S"] for item in response.get("Responses", {}).get(self._table, []))
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(0.05 * 2**attempt)
-            else:
-                raise RuntimeError("DynamoDB left keys unprocessed after retries")
-        return sent
+        return {item["id"]["S"] for item in batch_get(self.dynamodb, self._table, alert_ids, ("id",))}
 
     def _publish_group(self, group: Sequence[Alert], expiration: str) -> tuple[list[str], dict[str, str]]:
         """Publish `group` in SNS batches, then record what SNS accepted (only then: see the module docstring)."""
@@ -295,27 +302,7 @@ class AlertStateStore:
             )
 
     def _get(self, keys: list[str], attributes: tuple[str, ...]) -> list[dict[str, Any]]:
-        """BatchGetItem (consistent) of `keys`, 100 per call, unprocessed keys retried."""
-        items: list[dict[str, Any]] = []
-        for chunk in _chunks(keys, DYNAMODB_GET_BATCH):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [{"id": {"S": k}} for k in chunk],
-                    "ConsistentRead": True,
-                    "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(attributes))),
-                    "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(attributes)},
-                }
-            }
-            for attempt in range(UNPROCESSED_RETRIES + 1):
-                response = self.dynamodb.batch_get_item(RequestItems=request)
-                items += response.get("Responses", {}).get(self._table, [])
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(0.05 * 2**attempt)
-            else:
-                raise RuntimeError("DynamoDB left keys unprocessed after retries")
-        return items
+        return batch_get(self.dynamodb, self._table, keys, attributes)
 
 
 class QuarantineWriter:
