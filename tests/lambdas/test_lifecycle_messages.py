@@ -14,9 +14,10 @@ from lambdas.schemas import judge, new_event
 ORIGIN = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def _records(payloads: list[dict]) -> list:
+def _records(payloads: list[dict], first: int = 0) -> list:
+    """(event, position) pairs; sequence numbers from `first` on."""
     events = [judge(json.dumps(p).encode(), now=ORIGIN + timedelta(days=3)).event for p in payloads]
-    return [(event, Position("shardId-0", str(i), ORIGIN)) for i, event in enumerate(events)]
+    return [(event, Position("shardId-0", str(first + i), ORIGIN)) for i, event in enumerate(events)]
 
 
 def _id(n: int) -> str:
@@ -90,7 +91,7 @@ def test_temperature_enter_reminder_and_recovered_read_like_this():
     )
 
 
-def _lines(spec: list[tuple[int, str, str]]) -> list:
+def _lines(spec: list[tuple[int, str, str]], first_id: int = 11) -> list:
     return _records(
         [
             new_event(
@@ -100,10 +101,11 @@ def _lines(spec: list[tuple[int, str, str]]) -> list:
                 service="pagos",
                 message=text,
                 timestamp=ORIGIN + timedelta(seconds=s),
-                event_id=_id(i + 11),
+                event_id=_id(i + first_id),
             )  # fmt: skip
             for i, (s, level, text) in enumerate(spec)
-        ]
+        ],
+        first=first_id,
     )
 
 
@@ -221,3 +223,53 @@ def test_durations_read_in_the_largest_sensible_units():
         ]
         _, reminder = lifecycle.apply(EntityState("temperature", "d"), _records(payloads), t)[0]
         assert reminder.subject.startswith(f"Still hot for {shown}:"), (seconds, reminder.subject)
+
+
+def test_an_error_line_more_than_three_windows_late_does_not_count():
+    # GIVEN one error is enough for a burst, and the service's newest error is in the 09:04 window
+    t = Thresholds(30.0, 1, 60, alert_reminder_seconds=3600)
+    state = EntityState("burst", "pagos")
+    lifecycle.apply(state, _lines([(250, "ERROR", "newest")], first_id=101), t)  # 09:04:10: enter
+    state.status = "normal"  # (as if it had recovered: only the counting matters here)
+    # WHEN a line of 09:01 arrives (three windows back: still counted) and then one of 09:00 (four back: too late)
+    in_time, _ = lifecycle.apply(state, _lines([(70, "ERROR", "09:01")], first_id=102), t)
+    state.status = "normal"
+    too_late, changed = lifecycle.apply(state, _lines([(10, "ERROR", "09:00")], first_id=103), t)
+    # THEN the first counts (its window reaches 1: a burst), the second is ignored and changes nothing
+    assert [a.attributes["lifecycle"] for a in in_time] == ["enter"]
+    assert too_late == [] and not changed
+    assert sorted(state.windows) == [int(ORIGIN.timestamp()) + 60, int(ORIGIN.timestamp()) + 240]
+
+
+def test_a_state_survives_its_stored_form_field_for_field():
+    state = EntityState(
+        family="burst",
+        entity="pagos",
+        status="alert",
+        since=1.5,
+        last_message=2.5,
+        count=3,
+        hot=4,
+        peak=5.5,
+        latest=6.5,
+        location="L",
+        windows={60: 2, 120: 1},
+        burst_end=180.0,
+        marks={"shardId-0": 7},
+        recent=["abc"],
+        version=9,
+    )
+    assert EntityState.from_json(state.to_json(), 9) == state
+
+
+def test_a_recovery_with_no_line_since_the_last_message_says_zero_lines():
+    # GIVEN a burst: enter at 09:00:20, bursts in every window to 09:05, a reminder on the line of 09:05:20 (300 s
+    # after the enter), then only an INFO line at 09:07:00, after the quiet window 09:05-09:06
+    t = Thresholds(30.0, 2, 60, alert_reminder_seconds=300)
+    spec = [(10, "ERROR", "a"), (20, "ERROR", "b")]
+    spec += [(60 * m + s, "ERROR", "c") for m in range(1, 5) for s in (5, 6)]
+    spec += [(320, "ERROR", "e"), (420, "INFO", "ok")]
+    alerts, _ = lifecycle.apply(EntityState("burst", "pagos"), _lines(spec), t)
+    # THEN the recovery counts no line since the reminder
+    assert [a.attributes["lifecycle"] for a in alerts] == ["enter", "reminder", "recovered"]
+    assert "Since the last message (2026-03-01T09:05:20.000Z UTC): 0 ERROR/CRITICAL lines." in alerts[2].message
