@@ -28,9 +28,9 @@ import boto3
 from lambdas import quarantine
 from local.alarms import AlarmEvaluator
 from local.firehose import FirehoseDeliverer, LakeWriter
-from local.mailbox import Mailbox
+from local.mailbox import Inbox, Mailbox
 from local.metrics import HandlerOutput, MetricsSink, metric_datum
-from local.moto_server import ACCOUNT_ID, REGION, MotoEndpoint, MotoServer
+from local.moto_server import ACCOUNT_ID, REGION, MotoEndpoint, MotoServer, SnsEmail
 from local.policies import PublishGate, alerting_template
 from local.poller import CheckpointStore, EventSourceSettings, KinesisEventSourceMapping
 from local.resources import LocalResources, provision
@@ -106,6 +106,7 @@ class LocalStack:
         self.firehose: FirehoseDeliverer | None = None
         self.alarms: AlarmEvaluator | None = None
         self.mailbox: Mailbox | None = None
+        self.inbox: Inbox | None = None
         # Every error a runner raised ("<runner>: <error>"), in order; the runner was restarted after each.
         self.errors: list[str] = []
         self.runners: dict[str, RunnerHealth] = {}
@@ -133,6 +134,11 @@ class LocalStack:
         for name in CHECKPOINT_FILES.values():
             (self.run_dir / name).unlink(missing_ok=True)
         (self.run_dir / "resources.json").write_text(self.resources.to_json())
+        # The topics' e-mail goes to the mailbox's inbox; it belongs to the stack, not to the mailbox runner, so a
+        # restarted mailbox finds what was not yet written.
+        self.inbox = Inbox()
+        for topic in (self.resources.alerts_topic_arn, self.resources.ops_topic_arn):
+            SnsEmail.deliver_to(topic, self.inbox.put)
         (self.run_dir / "endpoint.json").write_text(json.dumps({"endpoint_url": self.endpoint.url, "region": REGION}))
         self.start_runners()
         return self
@@ -205,15 +211,7 @@ class LocalStack:
             region=REGION,
             account_id=ACCOUNT_ID,
         )
-        self.mailbox = Mailbox(
-            sqs=self.clients["sqs"],
-            queue_url=self.resources.mail_queue_url,
-            path=self.mailbox_path,
-            recipients={
-                self.resources.alerts_topic_arn: self.config.alert_emails or ("alerts@localhost",),
-                self.resources.ops_topic_arn: self.config.ops_emails or ("ops@localhost",),
-            },
-        )
+        self.mailbox = Mailbox(inbox=self.inbox, path=self.mailbox_path)
         if previous_stats is not None:
             # Counters are the run's, not one runner's: a restarted runner resumes from its checkpoint.
             self.poller.stats, self.firehose.stats, self.metrics_poller.stats = previous_stats
@@ -238,6 +236,9 @@ class LocalStack:
         """Stop the runners (the deliverer writes what it buffered, the mailbox delivers what is queued)."""
         if self._threads:
             self.stop_runners()
+        if self.resources is not None:
+            for topic in (self.resources.alerts_topic_arn, self.resources.ops_topic_arn):
+                SnsEmail.remove(topic)
         if self._server:
             self._server.stop()
             self._server = None
