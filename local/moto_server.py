@@ -78,9 +78,39 @@ def _once(patch: Callable[[], None]) -> Callable[[], None]:
     return apply
 
 
+class KinesisRetention:
+    """How long local mode's Kinesis shards keep records (moto keeps every record forever). A put trims the records
+    older than this from the front of its shard, as Kinesis's retention period does; sequence numbers never change,
+    so a consumer's iterator stays valid: one that points before the trimmed front reads on from the oldest record
+    kept (what a Kinesis iterator into expired data gets). None keeps everything. local.stack sets it per stack
+    (`LocalOptions.stream_retention_seconds`); moto's state is per process, so it is one setting per process."""
+
+    seconds: float | None = None
+
+
+def trim_expired(shard: Any, now: float) -> int:
+    """Drop the shard's records that arrived more than `KinesisRetention.seconds` before `now` (moto's clock);
+    returns how many. Call with the shard's write lock held."""
+    retention = KinesisRetention.seconds
+    if retention is None:
+        return 0
+    records = shard.records
+    cutoff = now - retention
+    trimmed = 0
+    # The newest record stays even when expired: moto derives the next sequence number from the dict otherwise.
+    while len(records) > 1:
+        first = next(iter(records))
+        if records[first].created_at >= cutoff:
+            break
+        del records[first]
+        trimmed += 1
+    return trimmed
+
+
 @_once
 def patch_moto_kinesis() -> None:
-    """Make moto's Kinesis shard O(1) to append and O(batch) to read. Idempotent."""
+    """Make moto's Kinesis shard O(1) to append and O(batch) to read, and give it a retention. Idempotent."""
+    from moto.core.utils import unix_time
     from moto.kinesis.models import Shard
     from moto.kinesis.responses import KinesisResponse
 
@@ -90,13 +120,19 @@ def patch_moto_kinesis() -> None:
     def get_max_sequence_number(self: Shard) -> int:
         return next(reversed(self.records)) if self.records else 0
 
+    def get_min_sequence_number(self: Shard) -> int:
+        return next(iter(self.records)) if self.records else 0
+
     def put_record(self: Shard, *args: object, **kwargs: object) -> str:
         lock = shard_locks.setdefault(id(self), threading.Lock())
         with lock:
-            return original_put(self, *args, **kwargs)
+            sequence_number = original_put(self, *args, **kwargs)
+            trim_expired(self, unix_time())
+            return sequence_number
 
     def get_records(self: Shard, last_sequence_id: str, limit: int | None) -> tuple[list, int, int]:
-        # Sequence numbers in a moto shard are consecutive integers, so the next record is a dict lookup.
+        # Sequence numbers in a moto shard are consecutive integers, so the next record is a dict lookup. A position
+        # before the oldest record kept (trimmed by the retention) reads on from that record.
         records = self.records
         position = int(last_sequence_id)
         if records:
@@ -110,7 +146,8 @@ def patch_moto_kinesis() -> None:
             position += 1
         behind = 0
         if results and records:
-            behind = int((records[next(reversed(records))].created_at - results[-1].created_at) * 1000)
+            newest = records.get(next(reversed(records)), results[-1])
+            behind = int((newest.created_at - results[-1].created_at) * 1000)
         return results, position, behind
 
     def get_records_response(self: KinesisResponse) -> tuple[int, dict[str, str], str]:
@@ -146,6 +183,7 @@ def patch_moto_kinesis() -> None:
     KinesisResponse.get_records = get_records_response
     KinesisResponse.put_records = put_records_response
     Shard.get_max_sequence_number = get_max_sequence_number
+    Shard.get_min_sequence_number = get_min_sequence_number
     Shard.put_record = put_record
     Shard.get_records = get_records
 

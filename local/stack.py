@@ -24,13 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.utils import parse_timestamp
+from dateutil.tz import tzlocal
 
 from lambdas import quarantine
 from local.alarms import AlarmEvaluator
 from local.firehose import FirehoseDeliverer, LakeWriter
 from local.mailbox import Inbox, Mailbox
 from local.metrics import HandlerOutput, MetricsSink, metric_datum
-from local.moto_server import ACCOUNT_ID, REGION, MotoEndpoint, MotoServer, SnsEmail
+from local.moto_server import ACCOUNT_ID, REGION, KinesisRetention, MotoEndpoint, MotoServer, SnsEmail
 from local.policies import PublishGate, alerting_template
 from local.poller import CheckpointStore, EventSourceSettings, KinesisEventSourceMapping
 from local.resources import LocalResources, provision
@@ -45,6 +47,10 @@ METRICS_HANDLER = "lambdas.metrics.handler.handler"
 RESTART_BACKOFF_SECONDS = 0.5
 MAX_RESTART_BACKOFF_SECONDS = 30.0
 HEALTHY_AFTER_SECONDS = 60.0
+# The local stream's default retention. Kinesis keeps records at least 24 h (stream_retention_hours) on disk; local
+# mode keeps them in memory, about 1 KB each, so a day at a shard's rate would need tens of GB. Ten minutes is far
+# longer than any runner is behind while it keeps up (seconds) or restarts (backoff at most 30 s).
+LOCAL_STREAM_RETENTION_SECONDS = 600.0
 # Where each runner keeps its read position per shard, in the run directory.
 CHECKPOINT_FILES = {
     "processor": "processor-checkpoints.json",
@@ -82,6 +88,14 @@ class LocalOptions:
     port: int | None = None
     alarm_interval_seconds: float = 5.0
     handler: str = PROCESSOR_HANDLER
+    # How long the local stream keeps records (moto keeps them in this process's memory). None: the config's
+    # `stream_retention_hours`, at most LOCAL_STREAM_RETENTION_SECONDS (docs/reliability.md, "Bounded memory").
+    stream_retention_seconds: float | None = None
+
+    def retention_seconds(self, config: Config) -> float:
+        if self.stream_retention_seconds is not None:
+            return self.stream_retention_seconds
+        return min(config.stream_retention_hours * 3600, LOCAL_STREAM_RETENTION_SECONDS)
 
 
 class LocalStack:
@@ -123,10 +137,12 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        KinesisRetention.seconds = self.options.retention_seconds(self.config)
         self._server = MotoServer(self.options.port)
         self.endpoint = self._server.start()
         self._set_environment(self.endpoint.environment())
         session = boto3.Session(region_name=REGION)
+        use_fast_epoch_timestamps(session)
         self.clients = {name: session.client(name) for name in ("kinesis", "s3", "sqs", "sns", "cloudwatch")}
         self.resources = provision(self.config, session)
         # A new server means a new, empty stream (moto keeps state in memory). Checkpoints an earlier start left in the
@@ -242,6 +258,7 @@ class LocalStack:
         if self._server:
             self._server.stop()
             self._server = None
+            KinesisRetention.seconds = None
         self._restore_environment()
 
     # -- waiting for the pipeline -------------------------------------------------------------------------------
@@ -475,6 +492,24 @@ class LocalStack:
             else:
                 os.environ[key] = value
         self._saved_environment.clear()
+
+
+_LOCAL_TIME = tzlocal()
+
+
+def epoch_or_botocore_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parsing, with epoch seconds (how Kinesis's JSON protocol sends every record's
+    ApproximateArrivalTimestamp) converted directly: botocore builds a new `tzlocal()` for each value, 5 % of local
+    mode's CPU with three readers on a busy shard. The result is the same aware datetime."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, _LOCAL_TIME)
+    return parse_timestamp(value)
+
+
+def use_fast_epoch_timestamps(session: boto3.Session) -> None:
+    """Clients made from `session` after this parse timestamps with `epoch_or_botocore_timestamp`."""
+    factory = session._session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=epoch_or_botocore_timestamp)
 
 
 def _now() -> str:
