@@ -512,6 +512,27 @@ class SnsEmail:
         return cls._callbacks.get(topic_arn)
 
 
+# Notifications moto keeps per topic for inspection (Topic.sent_notifications, an internal test API): every alert
+# otherwise stayed in memory for as long as `python -m local up` ran.
+KEEP_SENT_NOTIFICATIONS = 1000
+
+
+@_once
+def patch_moto_sns_topic_history() -> None:
+    """Each topic keeps its last KEEP_SENT_NOTIFICATIONS notifications instead of all of them. Idempotent."""
+    from collections import deque
+
+    from moto.sns.models import Topic
+
+    original_init = Topic.__init__
+
+    def init(self: Topic, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.sent_notifications = deque(self.sent_notifications, maxlen=KEEP_SENT_NOTIFICATIONS)
+
+    Topic.__init__ = init
+
+
 @_once
 def patch_moto_sns_email() -> None:
     """E-mail subscriptions deliver to `SnsEmail`'s callbacks. Idempotent."""
@@ -574,6 +595,7 @@ class MotoServer:
         patch_moto_kinesis()
         patch_moto_server()
         patch_moto_sns()
+        patch_moto_sns_topic_history()
         patch_moto_sqs()
         patch_moto_cloudwatch()
         # Port 0 unless one is asked for: the server binds a free port itself, so no other process can take it

@@ -51,6 +51,7 @@ HEALTHY_AFTER_SECONDS = 60.0
 # mode keeps them in memory, about 1 KB each, so a day at a shard's rate would need tens of GB. Ten minutes is far
 # longer than any runner is behind while it keeps up (seconds) or restarts (backoff at most 30 s).
 LOCAL_STREAM_RETENTION_SECONDS = 600.0
+METRICS_FLUSH_SECONDS = 1.0
 # Where each runner keeps its read position per shard, in the run directory.
 CHECKPOINT_FILES = {
     "processor": "processor-checkpoints.json",
@@ -121,6 +122,7 @@ class LocalStack:
         self.alarms: AlarmEvaluator | None = None
         self.mailbox: Mailbox | None = None
         self.inbox: Inbox | None = None
+        self.metrics: MetricsSink | None = None
         # Every error a runner raised ("<runner>: <error>"), in order; the runner was restarted after each.
         self.errors: list[str] = []
         self.runners: dict[str, RunnerHealth] = {}
@@ -168,7 +170,8 @@ class LocalStack:
             if self.poller and self.firehose and self.metrics_poller
             else None
         )
-        metrics = MetricsSink(self.clients["cloudwatch"])
+        # The runners' metrics go out once a second (MetricsSink); alarm evaluation and the waits flush first.
+        metrics = self.metrics = MetricsSink(self.clients["cloudwatch"], flush_seconds=METRICS_FLUSH_SECONDS)
         handler = self._load_handler()
         window_handler = self._load_module_handler(METRICS_HANDLER, self.resources.metrics_environment(self.config))
         self._mirror_window_objects()
@@ -247,6 +250,8 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=60)
         self._threads.clear()
+        if self.metrics is not None:
+            self.metrics.flush()
 
     def stop(self) -> None:
         """Stop the runners (the deliverer writes what it buffered, the mailbox delivers what is queued)."""
@@ -378,6 +383,7 @@ class LocalStack:
                 ),
             ]
         )
+        self.metrics.flush()
         with self._alarm_lock:
             return self.alarms.evaluate()
 
@@ -479,6 +485,8 @@ class LocalStack:
                 recent = f" (runner errors: {self.errors[-3:]})" if self.errors else ""
                 raise TimeoutError(f"{what} within {timeout} s{recent}")
             time.sleep(0.05)
+        if self.metrics is not None:
+            self.metrics.flush()  # what the runners measured up to now is in CloudWatch for the caller
 
     def _set_environment(self, values: dict[str, str]) -> None:
         for key, value in values.items():

@@ -157,6 +157,9 @@ class SoakSettings:
     shards: int = 1
     buffer_seconds: float = 2.0
     alarm_interval_seconds: float = 5.0
+    # The local stream keeps one minute of records (local mode's default is 10), so that the memory it holds has
+    # reached its plateau when the first minute's RSS is sampled.
+    retention_seconds: float = 60.0
 
     @property
     def count(self) -> int:
@@ -279,7 +282,10 @@ def run_soak(run_dir: Path, settings: SoakSettings, scenario: str | None = None)
     scenario = scenario or f"soak-{settings.shards}"
     config = load_config({"prefix": f"rel-{scenario}"[:20], "shard_count": settings.shards})
     options = LocalOptions(
-        run_dir, buffer_seconds=settings.buffer_seconds, alarm_interval_seconds=settings.alarm_interval_seconds
+        run_dir,
+        buffer_seconds=settings.buffer_seconds,
+        alarm_interval_seconds=settings.alarm_interval_seconds,
+        stream_retention_seconds=settings.retention_seconds,
     )
 
     def cpu_seconds() -> float:
