@@ -126,18 +126,18 @@ class KafkaPath:
 
         self.broker.start()
         settings = BridgeSettings(
-            bootstrap_servers=self.broker.bootstrap_servers,
-            stream_name=stack.resources.stream_name,
-            lake_bucket=stack.resources.lake_bucket,
-            endpoint_url=stack.endpoint.url,
-            region=stack.clients["kinesis"].meta.region_name,
-            security_protocol="SASL_PLAINTEXT",
-            sasl_username=self.username,
-            sasl_password=self.password,
-            instance_id="local-demo-bridge",
-            session_timeout_ms=6000,
-            lag_interval=5,
-        )
+                bootstrap_servers=self.broker.bootstrap_servers,
+                stream_name=stack.resources.stream_name,
+                lake_bucket=stack.resources.lake_bucket,
+                endpoint_url=stack.endpoint.url,
+                region=stack.clients["kinesis"].meta.region_name,
+                security_protocol="SASL_PLAINTEXT",
+                sasl_username=self.username,
+                sasl_password=self.password,
+                instance_id="local-demo-bridge",
+                session_timeout_ms=6000,
+                lag_interval=5,
+            )
         self.stats = BridgeStats()
         self._stack = stack
         # Supervised like every local runner: an error is recorded (`up`, summary.json, the demo's exit status) and the

@@ -182,3 +182,25 @@ def test_an_inbox_put_waits_for_room_made_by_another_thread(tmp_path):
     inbox.put(second, timeout=10)
     remover.join()
     assert inbox.peek(5) == [second]
+
+
+def test_local_sns_topics_keep_only_their_recent_notifications(monkeypatch):
+    # GIVEN moto's SNS with the local-mode patch
+    import local.moto_server as moto_server
+
+    moto_server.patch_moto_sns_topic_history()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        from moto.sns.models import sns_backends
+
+        sns = boto3.client("sns")
+        topic = sns.create_topic(Name="history")["TopicArn"]
+        # WHEN more notifications than it keeps are published
+        for n in range(moto_server.KEEP_SENT_NOTIFICATIONS + 5):
+            sns.publish(TopicArn=topic, Message=f"m{n}")
+        # THEN the topic holds the newest ones only
+        kept = sns_backends["123456789012"]["us-east-1"].topics[topic].sent_notifications
+        assert len(kept) == 1000 and kept[0][1] == "m5" and kept[-1][1] == "m1004"
