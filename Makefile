@@ -72,7 +72,7 @@ bench: $(VENV)/.installed
 # e.g. `make soak ARGS="--minutes 30 --rate 200"` or `make soak ARGS="--shards 2"`.
 soak: $(VENV)/.installed
 	@mkdir -p run && rm -f run/soak-report.jsonl
-	RELIABILITY_REPORT=run/soak-report.jsonl $(BIN)/python -m pytest tests/reliability -m soak -q -s -p no:cacheprovider -p no:logging $(ARGS)
+	RELIABILITY_REPORT=run/soak-report.jsonl $(BIN)/python -m pytest tests/reliability/test_load.py -m soak -q -s -p no:cacheprovider -p no:logging $(ARGS)
 	@$(BIN)/python -m tests.reliability.report run/soak-report.jsonl
 
 # Coverage-guided fuzzing (atheris) of every stage's decode -> validate -> enrich -> serialise, FUZZ_SECONDS long
