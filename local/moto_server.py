@@ -365,8 +365,10 @@ def patch_moto_sqs() -> None:
 # CloudWatch datapoints local mode keeps: longer than any alarm's window (periods x evaluation periods). moto keeps
 # every datapoint forever and scans them all for each GetMetricStatistics, so without this `python -m local up`
 # grew by ~100 datapoints a second at a shard's rate and its alarm evaluation slowed down with it.
-METRIC_RETENTION = timedelta(hours=3)
-METRIC_PRUNE_EVERY = 20_000  # datapoints put between two prunes (a prune is one pass over the list)
+# Three times the longest alarm window (5 minutes; streamlake/alarms.py). At a shard's rate the runners put about
+# 15,000 datapoints a minute, 2 KB each in moto: three hours of them were 1 GB (issue 20).
+METRIC_RETENTION = timedelta(minutes=15)
+METRIC_PRUNE_EVERY = 5_000  # datapoints put between two prunes (a prune is one pass over the list)
 _metric_lock = threading.Lock()
 
 
@@ -400,6 +402,53 @@ def patch_moto_cloudwatch() -> None:
             self._streamlake_added = added
 
     CloudWatchBackend.put_metric_data = put_metric_data
+
+
+def sweep_expired_items(now: float, expires_before: Callable[[str, float], float] | None = None) -> int:
+    """Delete the items of moto's DynamoDB tables (this process, every account and region) whose TTL attribute is
+    before `now`, as DynamoDB's TTL does (moto never does): the window-metrics table otherwise kept every window
+    and the processor's de-duplication table every alert. `expires_before(table, now)` may move a table's cutoff
+    (local.stack shortens the de-duplication table's, see there). Safe while other threads use the tables."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    deleted = 0
+    for account in list(dynamodb_backends.keys()):
+        for region in list(dynamodb_backends[account].keys()):
+            for name, table in list(dynamodb_backends[account][region].tables.items()):
+                ttl = getattr(table, "ttl", None) or {}
+                attribute = ttl.get("AttributeName")
+                if ttl.get("TimeToLiveStatus") != "ENABLED" or not attribute:
+                    continue
+                cutoff = expires_before(name, now) if expires_before else now
+                deleted += _sweep_table(table, attribute, cutoff)
+    return deleted
+
+
+def _expired(item: Any, attribute: str, cutoff: float) -> bool:
+    value = item.attrs.get(attribute)
+    if value is None or value.type != "N":
+        return False  # DynamoDB's TTL ignores items without a numeric TTL attribute
+    try:
+        return float(value.value) < cutoff
+    except ValueError:
+        return False
+
+
+def _sweep_table(table: Any, attribute: str, cutoff: float) -> int:
+    deleted = 0
+    # Snapshots (one C call each) then pops: another thread may be writing the table meanwhile.
+    for hash_key, entry in list(table.items.items()):
+        if table.has_range_key:
+            for range_key, item in list(entry.items()):
+                if _expired(item, attribute, cutoff):
+                    entry.pop(range_key, None)
+                    deleted += 1
+            if not entry:
+                table.items.pop(hash_key, None)
+        elif _expired(entry, attribute, cutoff):
+            table.items.pop(hash_key, None)
+            deleted += 1
+    return deleted
 
 
 CERTIFICATE_ATTRIBUTE = "_streamlake_signing_certificate"

@@ -32,7 +32,15 @@ from local.alarms import AlarmEvaluator
 from local.firehose import FirehoseDeliverer, LakeWriter
 from local.mailbox import Inbox, Mailbox
 from local.metrics import HandlerOutput, MetricsSink, metric_datum
-from local.moto_server import ACCOUNT_ID, REGION, KinesisRetention, MotoEndpoint, MotoServer, SnsEmail
+from local.moto_server import (
+    ACCOUNT_ID,
+    REGION,
+    KinesisRetention,
+    MotoEndpoint,
+    MotoServer,
+    SnsEmail,
+    sweep_expired_items,
+)
 from local.policies import PublishGate, alerting_template
 from local.poller import CheckpointStore, EventSourceSettings, KinesisEventSourceMapping
 from local.resources import LocalResources, provision
@@ -391,6 +399,23 @@ class LocalStack:
         stop = self._stop
         while not stop.wait(self.options.alarm_interval_seconds):
             self.evaluate_alarms()
+            self.expire_items()
+
+    def expire_items(self, now: float | None = None) -> int:
+        """DynamoDB's TTL, which moto does not run: delete the items whose TTL attribute has passed (the
+        window-metrics table's after `metrics_ttl_seconds`). The processor's de-duplication entries live 8 days
+        (lambdas/processor/adapters.py, for a stream kept up to 7); locally they go after twice the local stream's
+        retention: the records they guard are gone from the stream by then, so no retry or replay can bring them
+        back, and kept for 8 days they were most of local mode's memory growth. Returns how many were deleted."""
+        from lambdas.processor.adapters import DEDUP_TTL_SECONDS
+
+        idempotency = self.resources.idempotency_table
+        horizon = 2 * self.options.retention_seconds(self.config)
+
+        def expires_before(table: str, moment: float) -> float:
+            return moment + DEDUP_TTL_SECONDS - horizon if table == idempotency else moment
+
+        return sweep_expired_items(time.time() if now is None else now, expires_before)
 
     def _mirror_window_objects(self) -> None:
         """The window-metrics function writes closed windows to the lake bucket; locally they are also mirrored

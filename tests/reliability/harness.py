@@ -178,6 +178,8 @@ class SoakSample:
     delivered: int
     rss_mib: float
     cpu_seconds: float
+    producing: bool = True  # False for the last sample, taken once the runners finished (and the producer's
+    # acknowledged records, all of them, had been handed to this process: not the stack's memory)
 
 
 @dataclass
@@ -199,6 +201,10 @@ class SoakResult:
     def rss_after(self, seconds: float) -> float:
         """The RSS sampled closest to `seconds` into the run."""
         return min(self.samples, key=lambda s: abs(s.seconds - seconds)).rss_mib
+
+    def rss_at_end(self) -> float:
+        """The RSS of the last sample taken while the producer was running."""
+        return [s for s in self.samples if s.producing][-1].rss_mib
 
     def max_backlog(self) -> int:
         """The most records in the stream that the processor had not finished, at any sample."""
@@ -224,7 +230,11 @@ class SoakResult:
 
     def describe(self) -> str:
         s = self.settings
-        per_minute = [sample for sample in self.samples if round(sample.seconds) % 60 == 0 and sample.seconds >= 1]
+        per_minute = [
+            sample
+            for sample in self.samples
+            if round(sample.seconds) % 60 == 0 and sample.seconds >= 1 and sample.producing
+        ]
         curve = ", ".join(
             f"{x.seconds / 60:.0f} min {x.rss_mib:.0f} MiB (backlog {x.stream - x.processed})" for x in per_minute
         )
@@ -295,8 +305,19 @@ def run_soak(run_dir: Path, settings: SoakSettings, scenario: str | None = None)
     samples: list[SoakSample] = []
     load_before = os.getloadavg()
     with LocalStack(config, options) as stack:
+        maxima = {"age": 0.0, "batch_age": 0.0}
 
-        def sample(started: float) -> None:
+        def iterator_ages() -> None:
+            # Local CloudWatch keeps 15 minutes (local.moto_server.METRIC_RETENTION): read the maxima as the run goes.
+            stream = {"StreamName": stack.resources.stream_name}
+            age = _max_metric(stack, "AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", stream)
+            function = {"FunctionName": stack.resources.processor_function}
+            batch_age = _max_metric(stack, "AWS/Lambda", "IteratorAge", function)
+            maxima["age"], maxima["batch_age"] = max(maxima["age"], age), max(maxima["batch_age"], batch_age)
+
+        def sample(started: float, producing: bool = True) -> None:
+            if len(samples) % 60 == 59:
+                iterator_ages()
             samples.append(
                 SoakSample(
                     seconds=round(time.monotonic() - started, 2),
@@ -307,6 +328,7 @@ def run_soak(run_dir: Path, settings: SoakSettings, scenario: str | None = None)
                     delivered=stack.firehose.stats.records_in,
                     rss_mib=round(_rss_mib(), 1),
                     cpu_seconds=round(cpu_seconds() - cpu_at_start, 2),
+                    producing=producing,
                 )
             )
 
@@ -329,11 +351,9 @@ def run_soak(run_dir: Path, settings: SoakSettings, scenario: str | None = None)
         stack.wait_until_windowed(timeout=600)
         stack.wait_until_delivered(timeout=600)
         drain_seconds = time.monotonic() - producer_done
-        sample(started)
-        stream_name = stack.resources.stream_name
-        age_ms = _max_metric(stack, "AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds", {"StreamName": stream_name})
-        function = {"FunctionName": stack.resources.processor_function}
-        batch_age_ms = _max_metric(stack, "AWS/Lambda", "IteratorAge", function)
+        sample(started, producing=False)
+        iterator_ages()
+        age_ms, batch_age_ms = maxima["age"], maxima["batch_age"]
         tally = account(
             stack, summary.records, f"load: {settings.shards}-shard write limit for {settings.minutes:g} min"
         )
