@@ -24,7 +24,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--rate", type=float, default=None, help="soak: records/s in total (default: the shards' limit)")
     group.addoption("--shards", type=int, default=1, help="soak: shards of the stream (default 1)")
     group.addoption(
-        "--retention-seconds", type=float, default=60.0, help="soak: the local stream's retention (default 60)"
+        "--retention-seconds", type=float, default=None, help="soak: the local stream's retention (default 600)"
     )
 
 

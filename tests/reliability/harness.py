@@ -157,9 +157,10 @@ class SoakSettings:
     shards: int = 1
     buffer_seconds: float = 2.0
     alarm_interval_seconds: float = 5.0
-    # The local stream keeps one minute of records (local mode's default is 10), so that the memory it holds has
-    # reached its plateau when the first minute's RSS is sampled.
-    retention_seconds: float = 60.0
+    # How long the local stream keeps records; None: local mode's default (10 minutes). A reader further behind than
+    # this loses records, as on Kinesis: the memory runs (ARGS="--minutes 30 --rate 200") shorten it to 2 minutes
+    # so that the stream's share of memory has stopped growing early in the run.
+    retention_seconds: float | None = None
 
     @property
     def count(self) -> int:
