@@ -365,8 +365,8 @@ def patch_moto_sqs() -> None:
 # CloudWatch datapoints local mode keeps: longer than any alarm's window (periods x evaluation periods). moto keeps
 # every datapoint forever and scans them all for each GetMetricStatistics, so without this `python -m local up`
 # grew by ~100 datapoints a second at a shard's rate and its alarm evaluation slowed down with it.
-# Three times the longest alarm window (5 minutes; streamlake/alarms.py). At a shard's rate the runners put about
-# 15,000 datapoints a minute, 2 KB each in moto: three hours of them were 1 GB (issue 20).
+# Three times the longest alarm window (5 minutes; streamlake/alarms.py). At 200 records/s the runners put about
+# 2,900 datapoints a minute, each a Python object in moto: three hours of them would be over half a million.
 METRIC_RETENTION = timedelta(minutes=15)
 METRIC_PRUNE_EVERY = 5_000  # datapoints put between two prunes (a prune is one pass over the list)
 _metric_lock = threading.Lock()

@@ -204,8 +204,9 @@ class SoakResult:
         return min(self.samples, key=lambda s: abs(s.seconds - seconds)).rss_mib
 
     def rss_at_end(self) -> float:
-        """The RSS of the last sample taken while the producer was running."""
-        return [s for s in self.samples if s.producing][-1].rss_mib
+        """The RSS when the producer finished sending (later samples also hold its acknowledged records, which it
+        hands to this process at the end: not the stack's memory)."""
+        return self.rss_after(self.producer_seconds)
 
     def max_backlog(self) -> int:
         """The most records in the stream that the processor had not finished, at any sample."""
