@@ -66,11 +66,13 @@ demo: install
 bench: $(VENV)/.installed
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# Minutes-long reliability runs (60 s at the 1-shard write limit), not part of `make test` or CI; prints what they
-# measured as rows of the table in docs/reliability.md (run/soak-report.jsonl keeps them).
+# Minutes-long reliability runs (5 minutes at the 1-shard write limit), not part of `make test` or CI; prints what
+# they measured as rows of the table in docs/reliability.md (run/soak-report.jsonl keeps them, run/soak-*.json the
+# per-second samples). ARGS: --minutes N, --rate R (records/s in total), --shards S, --retention-seconds T,
+# e.g. `make soak ARGS="--minutes 30 --rate 200"` or `make soak ARGS="--shards 2"`.
 soak: $(VENV)/.installed
 	@mkdir -p run && rm -f run/soak-report.jsonl
-	RELIABILITY_REPORT=run/soak-report.jsonl $(BIN)/python -m pytest tests/reliability -m soak -q
+	RELIABILITY_REPORT=run/soak-report.jsonl $(BIN)/python -m pytest tests/reliability/test_load.py -m soak -q -s -p no:cacheprovider -p no:logging $(ARGS)
 	@$(BIN)/python -m tests.reliability.report run/soak-report.jsonl
 
 # Coverage-guided fuzzing (atheris) of every stage's decode -> validate -> enrich -> serialise, FUZZ_SECONDS long

@@ -39,6 +39,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="port of the live pipeline view, http://127.0.0.1:PORT/ (default 5000; 0: a free one; see docs/web.md)",
     )
     parser.add_argument("--no-web", action="store_true", help="run without the live pipeline view")
+    parser.add_argument(
+        "--stream-retention-minutes",
+        type=float,
+        default=None,
+        help="how long the local stream keeps records in memory (default 10; Kinesis's retention, see "
+        "docs/reliability.md#bounded-memory)",
+    )
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -80,7 +87,9 @@ def up(args: argparse.Namespace) -> int:
     config = load_config(_overrides(args.context))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with LocalStack(config, LocalOptions(args.run_dir, args.buffer_seconds, args.port)) as stack:
+    retention = args.stream_retention_minutes * 60 if args.stream_retention_minutes is not None else None
+    options = LocalOptions(args.run_dir, args.buffer_seconds, args.port, stream_retention_seconds=retention)
+    with LocalStack(config, options) as stack:
         web = start_web(stack, args)
         r = stack.resources
         print(

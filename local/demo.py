@@ -64,7 +64,12 @@ def run_demo(args: argparse.Namespace) -> int:
     )
 
     _step(1, "starting the local stack")
-    stack = LocalStack(config, LocalOptions(run_dir, buffer_seconds, args.port, alarm_interval_seconds=2.0))
+    minutes = getattr(args, "stream_retention_minutes", None)
+    retention = minutes * 60 if minutes is not None else None
+    options = LocalOptions(
+        run_dir, buffer_seconds, args.port, alarm_interval_seconds=2.0, stream_retention_seconds=retention
+    )
+    stack = LocalStack(config, options)
     kafka = KafkaPath(run_dir) if getattr(args, "kafka", False) else None
     interrupted = False
     summary: Any = None

@@ -1,9 +1,15 @@
 """E-mail for local mode: what SNS would have e-mailed the topics' subscribers, in an mbox file.
 
-Every local topic also delivers to one SQS queue (local.resources); this drains it and writes one message per
-subscriber address from the config (`alert_emails` for the alerts topic, `ops_emails` for the ops topic, or
-alerts@localhost / ops@localhost when none are configured). Any mail client opens the file (Thunderbird: Import,
-mutt: `mutt -f run/mailbox.mbox`), and `python -m mailbox` style tools read it.
+The local topics have the deployed stack's e-mail subscriptions (`alert_emails` for the alerts topic, `ops_emails`
+for the ops topic, or alerts@localhost / ops@localhost when none are configured). moto accepts e-mail subscriptions
+but delivers nothing to them; `local.moto_server.SnsEmail` hands each notification for one of them to an `Inbox`,
+and the `Mailbox` writes what the inbox holds to the mbox file, one message per subscription. Any mail client opens
+the file (Thunderbird: Import, mutt: `mutt -f run/mailbox.mbox`), and `python -m mailbox` style tools read it.
+
+Until issue 20 every topic delivered to an SQS queue instead, which the mailbox drained: at a shard's rate that hop
+(SNS signing each envelope, SQS send, receive and delete, all in moto) cost about 15 % of local mode's CPU.
+The inbox is bounded, and a notification leaves it only once it is in the file, so a mailbox that is behind or being
+restarted after an error loses nothing: publishers wait while it is full (see `Inbox.put`).
 """
 
 from __future__ import annotations
@@ -11,16 +17,15 @@ from __future__ import annotations
 import binascii
 import email
 import email.policy
-import json
 import mailbox
 import threading
+from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any
 
 from local.bounded import RecentLog
 
@@ -34,6 +39,66 @@ FOOTER = (
 )
 
 
+# Notifications waiting for the mailbox. At the shard's rate of alerts (a few hundred a second) the mailbox writes
+# this many in well under a second; more waiting means it is stuck, and publishers are made to wait.
+INBOX_CAPACITY = 10_000
+# How long a publisher waits for room before its publish fails (SNS answers 500; the processor retries the record).
+INBOX_PUT_TIMEOUT_SECONDS = 30.0
+
+
+class InboxFullError(RuntimeError):
+    """The mailbox did not make room in time: the notification was not accepted (the publisher may retry)."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One SNS notification for one e-mail subscription, as `local.moto_server.SnsEmail` hands it over."""
+
+    topic_arn: str
+    recipient: str
+    subject: str | None
+    message: str
+    message_id: str
+    timestamp: datetime
+
+
+class Inbox:
+    """A bounded queue of notifications between SNS (any thread publishing) and the mailbox (one writer).
+
+    `put` waits while the inbox is full; the mailbox `peek`s, writes, and only then `remove`s, so a crash between
+    the two delivers again rather than losing mail (as the SQS queue did)."""
+
+    def __init__(self, capacity: int = INBOX_CAPACITY) -> None:
+        self.capacity = capacity
+        self._items: deque[Notification] = deque()
+        self._changed = threading.Condition()
+
+    def put(self, notification: Notification, timeout: float = INBOX_PUT_TIMEOUT_SECONDS) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._items) < self.capacity, timeout):
+                raise InboxFullError(f"the local mailbox holds {self.capacity} undelivered e-mails")
+            self._items.append(notification)
+            self._changed.notify_all()
+
+    def peek(self, limit: int) -> list[Notification]:
+        with self._changed:
+            return [self._items[i] for i in range(min(limit, len(self._items)))]
+
+    def remove(self, count: int) -> None:
+        with self._changed:
+            for _ in range(count):
+                self._items.popleft()
+            self._changed.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for something to deliver; returns whether there is."""
+        with self._changed:
+            return self._changed.wait_for(lambda: bool(self._items), timeout)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @dataclass(frozen=True)
 class Delivered:
     topic_arn: str
@@ -43,21 +108,11 @@ class Delivered:
 
 
 class Mailbox:
-    """`deliver_pending()` moves queued notifications into the mbox file; `run(stop)` does it continuously."""
+    """`deliver_pending()` moves the inbox's notifications into the mbox file; `run(stop)` does it continuously."""
 
-    def __init__(
-        self,
-        *,
-        sqs: Any,
-        queue_url: str,
-        path: Path,
-        recipients: dict[str, tuple[str, ...]],
-        keep_delivered: int = KEEP_DELIVERED,
-    ) -> None:
-        self._sqs = sqs
-        self._queue = queue_url
+    def __init__(self, *, inbox: Inbox, path: Path, keep_delivered: int = KEEP_DELIVERED) -> None:
+        self.inbox = inbox
         self.path = path
-        self._recipients = recipients
         self._lock = threading.Lock()
         self.delivered: RecentLog[Delivered] = RecentLog(keep_delivered)
         # The mbox stays open between deliveries: opening one reads the whole file to index it, so reopening it for
@@ -69,36 +124,30 @@ class Mailbox:
     def run(self, stop: threading.Event, interval: float = 0.2) -> None:
         while not stop.is_set():
             if not self.deliver_pending():
-                stop.wait(interval)
+                self.inbox.wait(interval)
         self.deliver_pending()
         self.close()
 
-    def deliver_pending(self) -> int:
-        """Deliver what is queued now; returns the number of e-mails written."""
+    def deliver_pending(self, batch: int = 500) -> int:
+        """Deliver what the inbox holds now; returns the number of e-mails written."""
         written = 0
         with self._lock:
             while True:
-                messages = self._sqs.receive_message(
-                    QueueUrl=self._queue, MaxNumberOfMessages=10, WaitTimeSeconds=0
-                ).get("Messages", [])
-                if not messages:
+                notifications = self.inbox.peek(batch)
+                if not notifications:
                     return written
                 box = self._open()
                 try:
                     box.lock()
-                    for message in messages:
-                        for mail in self._emails(json.loads(message["Body"])):
-                            box.add(mail)
-                            written += 1
+                    for notification in notifications:
+                        box.add(self._email(notification))
+                        written += 1
                     box.flush()
                     self._size_written = self.path.stat().st_size
                 finally:
                     box.unlock()
                 # Only after the mail is on disk: a crash before this point redelivers, it does not lose mail.
-                self._sqs.delete_message_batch(
-                    QueueUrl=self._queue,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-                )
+                self.inbox.remove(len(notifications))
 
     def close(self) -> None:
         with self._lock:
@@ -115,18 +164,14 @@ class Mailbox:
             self._box = mailbox.mbox(self.path, create=True)
         return self._box
 
-    def _emails(self, envelope: dict[str, Any]) -> list[bytes]:
-        topic = envelope.get("TopicArn", "")
-        subject = envelope.get("Subject") or "AWS Notification Message"
-        body = envelope.get("Message", "")
-        sent = envelope.get("Timestamp")
-        date = datetime.fromisoformat(sent.replace("Z", "+00:00")) if sent else datetime.now(UTC)
-        emails = []
-        for recipient in self._recipients.get(topic, ()):
-            message_id = make_msgid(idstring=envelope.get("MessageId"), domain="sns.local")
-            emails.append(render_email(recipient, subject, date, message_id, body + FOOTER.format(topic=topic)))
-            self.delivered.append(Delivered(topic, recipient, subject, body))
-        return emails
+    def _email(self, notification: Notification) -> bytes:
+        topic, recipient = notification.topic_arn, notification.recipient
+        subject = notification.subject or "AWS Notification Message"
+        message_id = make_msgid(idstring=notification.message_id, domain="sns.local")
+        body = notification.message
+        mail = render_email(recipient, subject, notification.timestamp, message_id, body + FOOTER.format(topic=topic))
+        self.delivered.append(Delivered(topic, recipient, subject, body))
+        return mail
 
 
 def _header(name: str, value: str) -> bytes:

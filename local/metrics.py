@@ -12,6 +12,7 @@ import io
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -112,23 +113,52 @@ def metric_datum(name: str, value: float, dimensions: dict[str, str], unit: str 
 
 
 class MetricsSink:
-    """Publishes metric data to (moto's) CloudWatch, grouped by namespace, within the API's batch limit."""
+    """Publishes metric data to (moto's) CloudWatch, grouped by namespace, within the API's batch limit.
 
-    def __init__(self, cloudwatch_client: Any) -> None:
+    With `flush_seconds` > 0, data is held and sent together once the oldest held datum is that old (or on
+    `flush()`): the runners put a few data at a time, dozens of times a second at a shard's rate, and each
+    PutMetricData cost about as much as the next (7 % of local mode's CPU). Every datum keeps the timestamp it was
+    made with, so what CloudWatch stores is the same; it arrives up to `flush_seconds` later. Whoever reads the
+    metrics calls `flush()` first (local.stack does before evaluating alarms and when a wait for the runners ends).
+    """
+
+    def __init__(self, cloudwatch_client: Any, flush_seconds: float = 0.0) -> None:
         self._client = cloudwatch_client
         self._lock = threading.Lock()
+        self._flush_seconds = flush_seconds
+        self._held: list[tuple[str, dict[str, Any]]] = []
+        self._held_since = 0.0
 
     def put(self, namespace: str, name: str, value: float, dimensions: dict[str, str], unit: str = "None") -> None:
         self.put_data([(namespace, metric_datum(name, value, dimensions, unit))])
 
     def put_data(self, data: list[tuple[str, dict[str, Any]]]) -> None:
+        if self._flush_seconds <= 0:
+            self._send(data)
+            return
+        with self._lock:
+            if not self._held:
+                self._held_since = time.monotonic()
+            self._held += data
+            if time.monotonic() - self._held_since < self._flush_seconds and len(self._held) < MAX_DATA_PER_CALL:
+                return
+            data, self._held = self._held, []
+        self._send(data)
+
+    def flush(self) -> None:
+        """Send what is held now."""
+        with self._lock:
+            data, self._held = self._held, []
+        if data:
+            self._send(data)
+
+    def _send(self, data: list[tuple[str, dict[str, Any]]]) -> None:
         by_namespace: dict[str, list[dict[str, Any]]] = {}
         for namespace, datum in data:
             by_namespace.setdefault(namespace, []).append(datum)
-        with self._lock:
-            for namespace, items in by_namespace.items():
-                for i in range(0, len(items), MAX_DATA_PER_CALL):
-                    self._client.put_metric_data(Namespace=namespace, MetricData=items[i : i + MAX_DATA_PER_CALL])
+        for namespace, items in by_namespace.items():
+            for i in range(0, len(items), MAX_DATA_PER_CALL):
+                self._client.put_metric_data(Namespace=namespace, MetricData=items[i : i + MAX_DATA_PER_CALL])
 
     def put_emf_output(self, text: str) -> list[str]:
         """Publish the EMF lines of a handler's output; return its other lines (the logs)."""

@@ -17,6 +17,12 @@ alert e-mails) in the signed JSON envelope SNS uses, but made and signed a new X
 and kept all of them: two RSA signatures per alert, 70 % of an alert's cost. SNS signs with one certificate for many
 messages; so does the patch, one per subscription, and it signs the fields SNS documents (Subject included).
 
+`SnsEmail` (issue 20): moto accepts e-mail subscriptions but delivers nothing to them. Local mode subscribes the
+recipients by e-mail, as the deployed stack does, and `SnsEmail` hands each notification for such a subscription to
+the callback registered for its topic (local.mailbox's inbox), after moto's own filter-policy check. E-mail used to
+go through an SQS queue subscribed to every topic: an envelope signed per message, then SQS send, receive and
+delete, about 15 % of local mode's CPU at a shard's rate of alerts.
+
 `patch_moto_sqs`: before returning each message, moto's ReceiveMessage checked its retention period by computing all
 the queue's attributes, which counts the queue's messages: quadratic in the queue's length, so a mailbox that fell
 behind fell further behind. The patch reads the one attribute.
@@ -72,9 +78,39 @@ def _once(patch: Callable[[], None]) -> Callable[[], None]:
     return apply
 
 
+class KinesisRetention:
+    """How long local mode's Kinesis shards keep records (moto keeps every record forever). A put trims the records
+    older than this from the front of its shard, as Kinesis's retention period does; sequence numbers never change,
+    so a consumer's iterator stays valid: one that points before the trimmed front reads on from the oldest record
+    kept (what a Kinesis iterator into expired data gets). None keeps everything. local.stack sets it per stack
+    (`LocalOptions.stream_retention_seconds`); moto's state is per process, so it is one setting per process."""
+
+    seconds: float | None = None
+
+
+def trim_expired(shard: Any, now: float) -> int:
+    """Drop the shard's records that arrived more than `KinesisRetention.seconds` before `now` (moto's clock);
+    returns how many. Call with the shard's write lock held."""
+    retention = KinesisRetention.seconds
+    if retention is None:
+        return 0
+    records = shard.records
+    cutoff = now - retention
+    trimmed = 0
+    # The newest record stays even when expired: moto derives the next sequence number from the dict otherwise.
+    while len(records) > 1:
+        first = next(iter(records))
+        if records[first].created_at >= cutoff:
+            break
+        del records[first]
+        trimmed += 1
+    return trimmed
+
+
 @_once
 def patch_moto_kinesis() -> None:
-    """Make moto's Kinesis shard O(1) to append and O(batch) to read. Idempotent."""
+    """Make moto's Kinesis shard O(1) to append and O(batch) to read, and give it a retention. Idempotent."""
+    from moto.core.utils import unix_time
     from moto.kinesis.models import Shard
     from moto.kinesis.responses import KinesisResponse
 
@@ -84,13 +120,19 @@ def patch_moto_kinesis() -> None:
     def get_max_sequence_number(self: Shard) -> int:
         return next(reversed(self.records)) if self.records else 0
 
+    def get_min_sequence_number(self: Shard) -> int:
+        return next(iter(self.records)) if self.records else 0
+
     def put_record(self: Shard, *args: object, **kwargs: object) -> str:
         lock = shard_locks.setdefault(id(self), threading.Lock())
         with lock:
-            return original_put(self, *args, **kwargs)
+            sequence_number = original_put(self, *args, **kwargs)
+            trim_expired(self, unix_time())
+            return sequence_number
 
     def get_records(self: Shard, last_sequence_id: str, limit: int | None) -> tuple[list, int, int]:
-        # Sequence numbers in a moto shard are consecutive integers, so the next record is a dict lookup.
+        # Sequence numbers in a moto shard are consecutive integers, so the next record is a dict lookup. A position
+        # before the oldest record kept (trimmed by the retention) reads on from that record.
         records = self.records
         position = int(last_sequence_id)
         if records:
@@ -104,7 +146,8 @@ def patch_moto_kinesis() -> None:
             position += 1
         behind = 0
         if results and records:
-            behind = int((records[next(reversed(records))].created_at - results[-1].created_at) * 1000)
+            newest = records.get(next(reversed(records)), results[-1])
+            behind = int((newest.created_at - results[-1].created_at) * 1000)
         return results, position, behind
 
     def get_records_response(self: KinesisResponse) -> tuple[int, dict[str, str], str]:
@@ -140,6 +183,7 @@ def patch_moto_kinesis() -> None:
     KinesisResponse.get_records = get_records_response
     KinesisResponse.put_records = put_records_response
     Shard.get_max_sequence_number = get_max_sequence_number
+    Shard.get_min_sequence_number = get_min_sequence_number
     Shard.put_record = put_record
     Shard.get_records = get_records
 
@@ -321,8 +365,10 @@ def patch_moto_sqs() -> None:
 # CloudWatch datapoints local mode keeps: longer than any alarm's window (periods x evaluation periods). moto keeps
 # every datapoint forever and scans them all for each GetMetricStatistics, so without this `python -m local up`
 # grew by ~100 datapoints a second at a shard's rate and its alarm evaluation slowed down with it.
-METRIC_RETENTION = timedelta(hours=3)
-METRIC_PRUNE_EVERY = 20_000  # datapoints put between two prunes (a prune is one pass over the list)
+# Three times the longest alarm window (5 minutes; streamlake/alarms.py). At 200 records/s the runners put about
+# 2,900 datapoints a minute, each a Python object in moto: three hours of them would be over half a million.
+METRIC_RETENTION = timedelta(minutes=15)
+METRIC_PRUNE_EVERY = 5_000  # datapoints put between two prunes (a prune is one pass over the list)
 _metric_lock = threading.Lock()
 
 
@@ -356,6 +402,53 @@ def patch_moto_cloudwatch() -> None:
             self._streamlake_added = added
 
     CloudWatchBackend.put_metric_data = put_metric_data
+
+
+def sweep_expired_items(now: float, expires_before: Callable[[str, float], float] | None = None) -> int:
+    """Delete the items of moto's DynamoDB tables (this process, every account and region) whose TTL attribute is
+    before `now`, as DynamoDB's TTL does (moto never does): the window-metrics table otherwise kept every window
+    and the processor's de-duplication table every alert. `expires_before(table, now)` may move a table's cutoff
+    (local.stack shortens the de-duplication table's, see there). Safe while other threads use the tables."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    deleted = 0
+    for account in list(dynamodb_backends.keys()):
+        for region in list(dynamodb_backends[account].keys()):
+            for name, table in list(dynamodb_backends[account][region].tables.items()):
+                ttl = getattr(table, "ttl", None) or {}
+                attribute = ttl.get("AttributeName")
+                if ttl.get("TimeToLiveStatus") != "ENABLED" or not attribute:
+                    continue
+                cutoff = expires_before(name, now) if expires_before else now
+                deleted += _sweep_table(table, attribute, cutoff)
+    return deleted
+
+
+def _expired(item: Any, attribute: str, cutoff: float) -> bool:
+    value = item.attrs.get(attribute)
+    if value is None or value.type != "N":
+        return False  # DynamoDB's TTL ignores items without a numeric TTL attribute
+    try:
+        return float(value.value) < cutoff
+    except ValueError:
+        return False
+
+
+def _sweep_table(table: Any, attribute: str, cutoff: float) -> int:
+    deleted = 0
+    # Snapshots (one C call each) then pops: another thread may be writing the table meanwhile.
+    for hash_key, entry in list(table.items.items()):
+        if table.has_range_key:
+            for range_key, item in list(entry.items()):
+                if _expired(item, attribute, cutoff):
+                    entry.pop(range_key, None)
+                    deleted += 1
+            if not entry:
+                table.items.pop(hash_key, None)
+        elif _expired(entry, attribute, cutoff):
+            table.items.pop(hash_key, None)
+            deleted += 1
+    return deleted
 
 
 CERTIFICATE_ATTRIBUTE = "_streamlake_signing_certificate"
@@ -441,6 +534,92 @@ def patch_moto_sns() -> None:
     Subscription.get_post_data = get_post_data
 
 
+EMAIL_PROTOCOLS = ("email", "email-json")
+
+
+class SnsEmail:
+    """Where moto delivers notifications for e-mail subscriptions: a callback per topic ARN (register with
+    `deliver_to`), called on the publishing thread with a `local.mailbox.Notification`. A callback that raises makes
+    the publish fail (moto answers 500), so the publisher retries; topics without a callback deliver nothing, as
+    moto does."""
+
+    _callbacks: dict[str, Callable[[Any], None]] = {}
+
+    @classmethod
+    def deliver_to(cls, topic_arn: str, callback: Callable[[Any], None]) -> None:
+        patch_moto_sns_email()
+        with _patch_lock:
+            cls._callbacks = {**cls._callbacks, topic_arn: callback}
+
+    @classmethod
+    def remove(cls, topic_arn: str) -> None:
+        with _patch_lock:
+            cls._callbacks = {k: v for k, v in cls._callbacks.items() if k != topic_arn}
+
+    @classmethod
+    def callback(cls, topic_arn: str) -> Callable[[Any], None] | None:
+        return cls._callbacks.get(topic_arn)
+
+
+# Notifications moto keeps per topic for inspection (Topic.sent_notifications, an internal test API): every alert
+# otherwise stayed in memory for as long as `python -m local up` ran.
+KEEP_SENT_NOTIFICATIONS = 1000
+
+
+@_once
+def patch_moto_sns_topic_history() -> None:
+    """Each topic keeps its last KEEP_SENT_NOTIFICATIONS notifications instead of all of them. Idempotent."""
+    from collections import deque
+
+    from moto.sns.models import Topic
+
+    original_init = Topic.__init__
+
+    def init(self: Topic, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.sent_notifications = deque(self.sent_notifications, maxlen=KEEP_SENT_NOTIFICATIONS)
+
+    Topic.__init__ = init
+
+
+@_once
+def patch_moto_sns_email() -> None:
+    """E-mail subscriptions deliver to `SnsEmail`'s callbacks. Idempotent."""
+    from moto.sns.models import Subscription
+
+    from local.mailbox import Notification
+
+    original = Subscription.publish
+
+    def publish(
+        self: Subscription,
+        message: str,
+        message_id: str,
+        subject: str | None = None,
+        message_attributes: dict[str, Any] | None = None,
+        group_id: str | None = None,
+        deduplication_id: str | None = None,
+        message_structure: str | None = None,
+    ) -> None:
+        callback = SnsEmail.callback(self.topic.arn) if self.protocol in EMAIL_PROTOCOLS else None
+        if callback is None:
+            original(
+                self, message, message_id, subject, message_attributes, group_id, deduplication_id, message_structure
+            )
+            return
+        # What moto's publish does first for every protocol: the subscription's filter policy, the per-protocol
+        # message of a JSON message structure.
+        if self._filter_policy_matcher is not None and not self._filter_policy_matcher.matches(
+            message_attributes, message
+        ):
+            return
+        if message_structure == "json":
+            message = self._parse_message_structure(message, self.protocol)
+        callback(Notification(self.topic.arn, self.endpoint, subject, message, message_id, datetime.now(UTC)))
+
+    Subscription.publish = publish
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -465,6 +644,7 @@ class MotoServer:
         patch_moto_kinesis()
         patch_moto_server()
         patch_moto_sns()
+        patch_moto_sns_topic_history()
         patch_moto_sqs()
         patch_moto_cloudwatch()
         # Port 0 unless one is asked for: the server binds a free port itself, so no other process can take it

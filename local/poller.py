@@ -21,6 +21,11 @@ Semantics, per shard, one batch in flight at a time (ParallelizationFactor 1), r
   `RecordAgeExceeded`) goes to the SQS on-failure destination, and the shard moves on.
 - Checkpoints are kept per shard (optionally in a file, so a restarted poller resumes after the last record it
   finished; with no checkpoint it starts at TRIM_HORIZON).
+- Shards are polled independently, as Lambda runs one poller per shard: `run` gives each shard its own thread, so one
+  shard's batching window, retry backoff or throttled read never holds up another's. The invocations themselves take
+  turns: the handler module's globals (Powertools' `BatchProcessor` and `Metrics`) belong to one execution
+  environment, which handles one invocation at a time; Lambda would run one environment per shard, in processes of
+  their own (local mode runs them in this one, so they share the CPU too).
 
 Metrics published as the Lambda and Kinesis services would: `AWS/Lambda` Invocations, Errors, Duration and
 IteratorAge by FunctionName, and `AWS/Kinesis` GetRecords.IteratorAgeMilliseconds by StreamName.
@@ -133,21 +138,23 @@ class _Shard:
 
 
 class CheckpointStore:
-    """Last finished sequence number per shard, optionally persisted as JSON."""
+    """Last finished sequence number per shard, optionally persisted as JSON. Safe to set from one thread per shard."""
 
     def __init__(self, path: Path | None = None) -> None:
         self._path = path
         self._data: dict[str, str] = json.loads(path.read_text()) if path and path.exists() else {}
+        self._lock = threading.Lock()
 
     def get(self, shard_id: str) -> str | None:
         return self._data.get(shard_id)
 
     def set(self, shard_id: str, sequence_number: str) -> None:
-        self._data[shard_id] = sequence_number
-        if self._path:
-            tmp = self._path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self._data))
-            tmp.replace(self._path)
+        with self._lock:
+            self._data = {**self._data, shard_id: sequence_number}
+            if self._path:
+                tmp = self._path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(self._data))
+                tmp.replace(self._path)
 
 
 @dataclass
@@ -197,13 +204,48 @@ class KinesisEventSourceMapping:
         self._region = region
         self._shards: dict[str, _Shard] = {}
         self.stats = PollerStats()
+        # One execution environment: invocations take turns (see the module docstring); counters are shared.
+        self._invoke_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
 
     # -- public -------------------------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, idle_sleep: float = 0.05) -> None:
-        while not stop.is_set():
-            if not self.poll():
-                stop.wait(idle_sleep)
+        """Poll until `stop` is set: the one shard on this thread, or each shard on a thread of its own. If one
+        shard's poller raises, the others are stopped and the error is raised here (the supervisor restarts the
+        mapping, which resumes every shard from its checkpoint)."""
+        self._discover_shards()
+        shards = list(self._shards.values())
+        if len(shards) <= 1:
+            while not stop.is_set():
+                if not self.poll():
+                    stop.wait(idle_sleep)
+            return
+        failed: list[BaseException] = []
+        halt = threading.Event()
+
+        def poll_shard(shard: _Shard) -> None:
+            try:
+                while not stop.is_set() and not halt.is_set():
+                    if not self._step(shard):
+                        stop.wait(idle_sleep)
+            except BaseException as error:  # noqa: BLE001 - handed to run()'s thread, which raises it
+                failed.append(error)
+                halt.set()
+
+        threads = [
+            threading.Thread(target=poll_shard, args=(shard,), name=f"poller-{shard.shard_id}", daemon=True)
+            for shard in shards
+        ]
+        for thread in threads:
+            thread.start()
+        while not stop.is_set() and not halt.is_set():
+            halt.wait(0.2)
+        halt.set()
+        for thread in threads:
+            thread.join()
+        if failed:
+            raise failed[0]
 
     def poll(self) -> bool:
         """One round over every shard. Returns whether anything was invoked."""
@@ -249,7 +291,8 @@ class KinesisEventSourceMapping:
                 raise
             shard.read_failures += 1
             shard.read_at = time.monotonic() + read_backoff(shard.read_failures)
-            self.stats.reads_throttled += 1
+            with self._stats_lock:
+                self.stats.reads_throttled += 1
             return 0
         shard.read_failures = 0
         shard.iterator = response.get("NextShardIterator")
@@ -330,31 +373,34 @@ class KinesisEventSourceMapping:
     def _invoke(self, shard: _Shard, records: list[dict[str, Any]]) -> tuple[list, list, bool] | None:
         """None when the whole batch succeeded, else (finished records, records to retry, was a function error)."""
         event = {"Records": [self._event_record(shard.shard_id, r) for r in records]}
-        context = LambdaContext(self._function_name, self._function_arn)
-        started = time.monotonic()
         error = None
         response: Any = None
-        if self._output:
-            with self._output.capture() as captured:
+        with self._invoke_lock:
+            context = LambdaContext(self._function_name, self._function_arn)
+            started = time.monotonic()
+            if self._output:
+                with self._output.capture() as captured:
+                    try:
+                        response = self._handler(event, context)
+                    except Exception:  # noqa: BLE001 - a function error, whatever the handler raised
+                        error = traceback.format_exc()
+                output = captured.getvalue()
+            else:
                 try:
                     response = self._handler(event, context)
-                except Exception:  # noqa: BLE001 - a function error, whatever the handler raised
+                except Exception:  # noqa: BLE001
                     error = traceback.format_exc()
-            output = captured.getvalue()
-        else:
-            try:
-                response = self._handler(event, context)
-            except Exception:  # noqa: BLE001
-                error = traceback.format_exc()
-            output = ""
-        duration_ms = (time.monotonic() - started) * 1000
-        self.stats.invocations += 1
+                output = ""
+            duration_ms = (time.monotonic() - started) * 1000
+        with self._stats_lock:
+            self.stats.invocations += 1
         logs = self._metrics.put_emf_output(output) if self._metrics else output.split("\n")
         for line in logs:
             self._log(line)
         self._publish_invocation_metrics(records, duration_ms, error is not None)
         if error is not None:
-            self.stats.function_errors += 1
+            with self._stats_lock:
+                self.stats.function_errors += 1
             self._log(json.dumps({"level": "ERROR", "source": "event-source-mapping", "function_error": error}))
             return [], records, True
         return self._failed_from(records, response)
@@ -407,7 +453,8 @@ class KinesisEventSourceMapping:
     # -- outcomes -----------------------------------------------------------------------------------------------
 
     def _finish(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
-        self.stats.records_succeeded += len(records)
+        with self._stats_lock:
+            self.stats.records_succeeded += len(records)
         self._checkpoints.set(shard.shard_id, records[-1]["SequenceNumber"])
 
     def _discard(self, shard: _Shard, records: list[dict[str, Any]], condition: str, attempts: int) -> None:
@@ -434,8 +481,9 @@ class KinesisEventSourceMapping:
             },
         }
         self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(message))
-        self.stats.records_discarded += len(records)
-        self.stats.batches_discarded += 1
+        with self._stats_lock:
+            self.stats.records_discarded += len(records)
+            self.stats.batches_discarded += 1
         self._checkpoints.set(shard.shard_id, last["SequenceNumber"])
 
     def _publish_invocation_metrics(self, records: list[dict[str, Any]], duration_ms: float, failed: bool) -> None:

@@ -7,7 +7,7 @@ CloudFormation names things in AWS; locally the names are derived from the prefi
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import boto3
@@ -29,7 +29,6 @@ class LocalResources:
     dlq_arn: str
     alerts_topic_arn: str
     ops_topic_arn: str
-    mail_queue_url: str
     idempotency_table: str
     glue_database: str
     processor_function: str
@@ -43,7 +42,9 @@ class LocalResources:
 
     @classmethod
     def from_json(cls, text: str) -> LocalResources:
-        return cls(**json.loads(text))
+        # A resources.json of an earlier version may name resources local mode no longer makes (mail_queue_url).
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
     def processor_environment(self, config: Config) -> dict[str, str]:
         """The environment the CDK gives the processor Lambda (stacks/processor.py), with local names."""
@@ -96,7 +97,6 @@ def names_for(config: Config) -> dict[str, str]:
         "dlq": f"{p}-processor-dlq",
         "alerts_topic": f"{p}-alerts",
         "ops_topic": f"{p}-ops",
-        "mail_queue": f"{p}-local-mailbox",
         "idempotency_table": f"{p}-idempotency",
         "windows_table": f"{p}-windows",
         "metrics_function": f"{p}-window-metrics",
@@ -104,6 +104,11 @@ def names_for(config: Config) -> dict[str, str]:
         "processor_function": f"{p}-processor",
         "delivery_stream": f"{p}-lake-delivery",
     }
+
+
+def email_recipients(config: Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The alerts and ops topics' e-mail addresses: the config's, or alerts@localhost / ops@localhost."""
+    return config.alert_emails or ("alerts@localhost",), config.ops_emails or ("ops@localhost",)
 
 
 def provision(config: Config, session: boto3.Session | None = None) -> LocalResources:
@@ -123,15 +128,15 @@ def provision(config: Config, session: boto3.Session | None = None) -> LocalReso
     dlq_url = sqs.create_queue(QueueName=n["dlq"], Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
-    # E-mail cannot leave this machine: every topic also delivers to one queue that local.mailbox turns into mail.
-    mail_url = sqs.create_queue(QueueName=n["mail_queue"])["QueueUrl"]
-    mail_arn = sqs.get_queue_attributes(QueueUrl=mail_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # The deployed stack's e-mail subscriptions (stacks/alerting.py); e-mail cannot leave this machine, so
+    # local.mailbox writes what SNS would send them to an mbox file.
     topics = {}
-    for key in ("alerts_topic", "ops_topic"):
+    for key, recipients in (("alerts_topic", email_recipients(config)[0]), ("ops_topic", email_recipients(config)[1])):
         arn = sns.create_topic(Name=n[key])["TopicArn"]
         subscribed = {s["Endpoint"] for s in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]}
-        if mail_arn not in subscribed:
-            sns.subscribe(TopicArn=arn, Protocol="sqs", Endpoint=mail_arn)
+        for address in recipients:
+            if address not in subscribed:
+                sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=address)
         topics[key] = arn
 
     _provision_idempotency_table(session, n["idempotency_table"])
@@ -146,7 +151,6 @@ def provision(config: Config, session: boto3.Session | None = None) -> LocalReso
         dlq_arn=dlq_arn,
         alerts_topic_arn=topics["alerts_topic"],
         ops_topic_arn=topics["ops_topic"],
-        mail_queue_url=mail_url,
         idempotency_table=n["idempotency_table"],
         glue_database=n["glue_database"],
         processor_function=n["processor_function"],

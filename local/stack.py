@@ -24,13 +24,23 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.utils import parse_timestamp
+from dateutil.tz import tzlocal
 
 from lambdas import quarantine
 from local.alarms import AlarmEvaluator
 from local.firehose import FirehoseDeliverer, LakeWriter
-from local.mailbox import Mailbox
+from local.mailbox import Inbox, Mailbox
 from local.metrics import HandlerOutput, MetricsSink, metric_datum
-from local.moto_server import ACCOUNT_ID, REGION, MotoEndpoint, MotoServer
+from local.moto_server import (
+    ACCOUNT_ID,
+    REGION,
+    KinesisRetention,
+    MotoEndpoint,
+    MotoServer,
+    SnsEmail,
+    sweep_expired_items,
+)
 from local.policies import PublishGate, alerting_template
 from local.poller import CheckpointStore, EventSourceSettings, KinesisEventSourceMapping
 from local.resources import LocalResources, provision
@@ -45,6 +55,11 @@ METRICS_HANDLER = "lambdas.metrics.handler.handler"
 RESTART_BACKOFF_SECONDS = 0.5
 MAX_RESTART_BACKOFF_SECONDS = 30.0
 HEALTHY_AFTER_SECONDS = 60.0
+# The local stream's default retention. Kinesis keeps records at least 24 h (stream_retention_hours) on disk; local
+# mode keeps them in memory, about 1 KB each, so a day at a shard's rate would need tens of GB. Ten minutes is far
+# longer than any runner is behind while it keeps up (seconds) or restarts (backoff at most 30 s).
+LOCAL_STREAM_RETENTION_SECONDS = 600.0
+METRICS_FLUSH_SECONDS = 1.0
 # Where each runner keeps its read position per shard, in the run directory.
 CHECKPOINT_FILES = {
     "processor": "processor-checkpoints.json",
@@ -82,6 +97,14 @@ class LocalOptions:
     port: int | None = None
     alarm_interval_seconds: float = 5.0
     handler: str = PROCESSOR_HANDLER
+    # How long the local stream keeps records (moto keeps them in this process's memory). None: the config's
+    # `stream_retention_hours`, at most LOCAL_STREAM_RETENTION_SECONDS (docs/reliability.md, "Bounded memory").
+    stream_retention_seconds: float | None = None
+
+    def retention_seconds(self, config: Config) -> float:
+        if self.stream_retention_seconds is not None:
+            return self.stream_retention_seconds
+        return min(config.stream_retention_hours * 3600, LOCAL_STREAM_RETENTION_SECONDS)
 
 
 class LocalStack:
@@ -106,6 +129,8 @@ class LocalStack:
         self.firehose: FirehoseDeliverer | None = None
         self.alarms: AlarmEvaluator | None = None
         self.mailbox: Mailbox | None = None
+        self.inbox: Inbox | None = None
+        self.metrics: MetricsSink | None = None
         # Every error a runner raised ("<runner>: <error>"), in order; the runner was restarted after each.
         self.errors: list[str] = []
         self.runners: dict[str, RunnerHealth] = {}
@@ -122,10 +147,12 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        KinesisRetention.seconds = self.options.retention_seconds(self.config)
         self._server = MotoServer(self.options.port)
         self.endpoint = self._server.start()
         self._set_environment(self.endpoint.environment())
         session = boto3.Session(region_name=REGION)
+        use_fast_epoch_timestamps(session)
         self.clients = {name: session.client(name) for name in ("kinesis", "s3", "sqs", "sns", "cloudwatch")}
         self.resources = provision(self.config, session)
         # A new server means a new, empty stream (moto keeps state in memory). Checkpoints an earlier start left in the
@@ -133,6 +160,11 @@ class LocalStack:
         for name in CHECKPOINT_FILES.values():
             (self.run_dir / name).unlink(missing_ok=True)
         (self.run_dir / "resources.json").write_text(self.resources.to_json())
+        # The topics' e-mail goes to the mailbox's inbox; it belongs to the stack, not to the mailbox runner, so a
+        # restarted mailbox finds what was not yet written.
+        self.inbox = Inbox()
+        for topic in (self.resources.alerts_topic_arn, self.resources.ops_topic_arn):
+            SnsEmail.deliver_to(topic, self.inbox.put)
         (self.run_dir / "endpoint.json").write_text(json.dumps({"endpoint_url": self.endpoint.url, "region": REGION}))
         self.start_runners()
         return self
@@ -146,7 +178,8 @@ class LocalStack:
             if self.poller and self.firehose and self.metrics_poller
             else None
         )
-        metrics = MetricsSink(self.clients["cloudwatch"])
+        # The runners' metrics go out once a second (MetricsSink); alarm evaluation and the waits flush first.
+        metrics = self.metrics = MetricsSink(self.clients["cloudwatch"], flush_seconds=METRICS_FLUSH_SECONDS)
         handler = self._load_handler()
         window_handler = self._load_module_handler(METRICS_HANDLER, self.resources.metrics_environment(self.config))
         self._mirror_window_objects()
@@ -205,15 +238,7 @@ class LocalStack:
             region=REGION,
             account_id=ACCOUNT_ID,
         )
-        self.mailbox = Mailbox(
-            sqs=self.clients["sqs"],
-            queue_url=self.resources.mail_queue_url,
-            path=self.mailbox_path,
-            recipients={
-                self.resources.alerts_topic_arn: self.config.alert_emails or ("alerts@localhost",),
-                self.resources.ops_topic_arn: self.config.ops_emails or ("ops@localhost",),
-            },
-        )
+        self.mailbox = Mailbox(inbox=self.inbox, path=self.mailbox_path)
         if previous_stats is not None:
             # Counters are the run's, not one runner's: a restarted runner resumes from its checkpoint.
             self.poller.stats, self.firehose.stats, self.metrics_poller.stats = previous_stats
@@ -233,14 +258,20 @@ class LocalStack:
         for thread in self._threads:
             thread.join(timeout=60)
         self._threads.clear()
+        if self.metrics is not None:
+            self.metrics.flush()
 
     def stop(self) -> None:
         """Stop the runners (the deliverer writes what it buffered, the mailbox delivers what is queued)."""
         if self._threads:
             self.stop_runners()
+        if self.resources is not None:
+            for topic in (self.resources.alerts_topic_arn, self.resources.ops_topic_arn):
+                SnsEmail.remove(topic)
         if self._server:
             self._server.stop()
             self._server = None
+            KinesisRetention.seconds = None
         self._restore_environment()
 
     # -- waiting for the pipeline -------------------------------------------------------------------------------
@@ -360,6 +391,7 @@ class LocalStack:
                 ),
             ]
         )
+        self.metrics.flush()
         with self._alarm_lock:
             return self.alarms.evaluate()
 
@@ -367,6 +399,23 @@ class LocalStack:
         stop = self._stop
         while not stop.wait(self.options.alarm_interval_seconds):
             self.evaluate_alarms()
+            self.expire_items()
+
+    def expire_items(self, now: float | None = None) -> int:
+        """DynamoDB's TTL, which moto does not run: delete the items whose TTL attribute has passed (the
+        window-metrics table's after `metrics_ttl_seconds`). The processor's de-duplication entries live 8 days
+        (lambdas/processor/adapters.py, for a stream kept up to 7); locally they go after twice the local stream's
+        retention: the records they guard are gone from the stream by then, so no retry or replay can bring them
+        back, and kept for 8 days they were most of local mode's memory growth. Returns how many were deleted."""
+        from lambdas.processor.adapters import DEDUP_TTL_SECONDS
+
+        idempotency = self.resources.idempotency_table
+        horizon = 2 * self.options.retention_seconds(self.config)
+
+        def expires_before(table: str, moment: float) -> float:
+            return moment + DEDUP_TTL_SECONDS - horizon if table == idempotency else moment
+
+        return sweep_expired_items(time.time() if now is None else now, expires_before)
 
     def _mirror_window_objects(self) -> None:
         """The window-metrics function writes closed windows to the lake bucket; locally they are also mirrored
@@ -461,6 +510,8 @@ class LocalStack:
                 recent = f" (runner errors: {self.errors[-3:]})" if self.errors else ""
                 raise TimeoutError(f"{what} within {timeout} s{recent}")
             time.sleep(0.05)
+        if self.metrics is not None:
+            self.metrics.flush()  # what the runners measured up to now is in CloudWatch for the caller
 
     def _set_environment(self, values: dict[str, str]) -> None:
         for key, value in values.items():
@@ -474,6 +525,24 @@ class LocalStack:
             else:
                 os.environ[key] = value
         self._saved_environment.clear()
+
+
+_LOCAL_TIME = tzlocal()
+
+
+def epoch_or_botocore_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parsing, with epoch seconds (how Kinesis's JSON protocol sends every record's
+    ApproximateArrivalTimestamp) converted directly: botocore builds a new `tzlocal()` for each value, 5 % of local
+    mode's CPU with three readers on a busy shard. The result is the same aware datetime."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, _LOCAL_TIME)
+    return parse_timestamp(value)
+
+
+def use_fast_epoch_timestamps(session: boto3.Session) -> None:
+    """Clients made from `session` after this parse timestamps with `epoch_or_botocore_timestamp`."""
+    factory = session._session.get_component("response_parser_factory")
+    factory.set_parser_defaults(timestamp_parser=epoch_or_botocore_timestamp)
 
 
 def _now() -> str:

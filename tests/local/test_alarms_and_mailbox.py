@@ -12,7 +12,8 @@ import pytest
 from moto import mock_aws
 
 from local.alarms import AlarmEvaluator
-from local.mailbox import Mailbox, read_mailbox
+from local.mailbox import Inbox, Mailbox, read_mailbox
+from local.moto_server import SnsEmail
 from local.policies import PublishGate, alerting_template
 from streamlake.alarms import AlarmSpec, alarm_specs
 from streamlake.config import Config
@@ -35,16 +36,19 @@ def aws(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        sqs, sns, cloudwatch = boto3.client("sqs"), boto3.client("sns"), boto3.client("cloudwatch")
-        queue = sqs.create_queue(QueueName="mail")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns, cloudwatch = boto3.client("sns"), boto3.client("cloudwatch")
         topic = sns.create_topic(Name="ops")["TopicArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        yield cloudwatch, sns, sqs, queue, topic
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
+        inbox = Inbox()
+        SnsEmail.deliver_to(topic, inbox.put)
+        try:
+            yield cloudwatch, sns, inbox, topic
+        finally:
+            SnsEmail.remove(topic)
 
 
 def evaluator(aws, specs=(ITERATOR_AGE,), gate: PublishGate | None = None) -> AlarmEvaluator:
-    cloudwatch, sns, _, _, topic = aws
+    cloudwatch, sns, _, topic = aws
     return AlarmEvaluator(
         cloudwatch=cloudwatch,
         sns=sns,
@@ -71,12 +75,13 @@ def put_age(cloudwatch, minute: int, value: float) -> None:
 
 
 def mailbox(aws, tmp_path) -> Mailbox:
-    _, _, sqs, queue, topic = aws
-    return Mailbox(sqs=sqs, queue_url=queue, path=tmp_path / "mailbox.mbox", recipients={topic: ("ops@example.com",)})
+    inbox = aws[2]
+    return Mailbox(inbox=inbox, path=tmp_path / "mailbox.mbox")
 
 
 def test_a_metric_above_threshold_for_every_period_raises_one_alarm_then_recovers(aws, tmp_path):
     cloudwatch = aws[0]
+    box = mailbox(aws, tmp_path)
     alarms = evaluator(aws)
     for minute in range(5):
         put_age(cloudwatch, minute, 1_000)
@@ -94,7 +99,6 @@ def test_a_metric_above_threshold_for_every_period_raises_one_alarm_then_recover
     (recovered,) = alarms.evaluate(T0 + timedelta(minutes=11))
     assert (recovered.old_state, recovered.new_state) == ("ALARM", "OK")
 
-    box = mailbox(aws, tmp_path)
     assert box.deliver_pending() == 2
     emails = read_mailbox(box.path)
     assert [e["Subject"] for e in emails] == [
@@ -146,14 +150,18 @@ def test_sum_statistic_adds_every_value_in_the_period(aws):
     assert transition.new_state == "ALARM"
 
 
-def test_mail_is_written_for_each_configured_recipient_and_removed_from_the_queue(aws, tmp_path):
-    _, sns, sqs, queue, topic = aws
+def test_mail_is_written_for_each_e_mail_subscription_and_removed_from_the_inbox(aws, tmp_path):
+    _, sns, inbox, _ = aws
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    SnsEmail.deliver_to(topic, inbox.put)
+    for address in ("a@example.com", "b@example.com"):
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=address)
     sns.publish(TopicArn=topic, Subject="High temperature: s-1", Message="Sensor s-1 read 35.2 °C")
-    box = Mailbox(
-        sqs=sqs, queue_url=queue, path=tmp_path / "m.mbox", recipients={topic: ("a@example.com", "b@example.com")}
-    )
+    SnsEmail.remove(topic)
+    box = Mailbox(inbox=inbox, path=tmp_path / "m.mbox")
+    assert len(inbox) == 2
     assert box.deliver_pending() == 2
-    assert box.deliver_pending() == 0
+    assert box.deliver_pending() == 0 and len(inbox) == 0
     emails = read_mailbox(box.path)
     assert [e["To"] for e in emails] == ["a@example.com", "b@example.com"]
     assert emails[0]["Subject"] == "High temperature: s-1"
@@ -162,11 +170,11 @@ def test_mail_is_written_for_each_configured_recipient_and_removed_from_the_queu
 
 def test_mail_keeps_unicode_long_subjects_and_lines_that_start_with_from(aws, tmp_path):
     # GIVEN a notification whose body has non-ASCII text, a line starting "From " and a line longer than 76
-    _, sns, sqs, queue, topic = aws
+    _, sns, inbox, topic = aws
     body = "Nota publicada: Matemáticas ✓ 9.5\nFrom the grading service\n" + "detalle " * 40
     subject = "Grade posted for student ü-42 in course Álgebra lineal, section 3 (2026 autumn term, group B)"
     sns.publish(TopicArn=topic, Subject=subject, Message=body)
-    box = Mailbox(sqs=sqs, queue_url=queue, path=tmp_path / "m.mbox", recipients={topic: ("ana@example.com",)})
+    box = Mailbox(inbox=inbox, path=tmp_path / "m.mbox")
     # WHEN the mailbox delivers it
     assert box.deliver_pending() == 1
     # THEN a mail reader gets back exactly what SNS was given, in a standard MIME message
@@ -187,7 +195,7 @@ def test_datapoints_of_the_current_second_count(aws):
         sns=aws[1],
         specs=[spec],
         resource_names={"service": "processor"},
-        ops_topic_arn=aws[4],
+        ops_topic_arn=aws[3],
         name_prefix="streamlake",
         publish_policy=synthesised_gate(),
     )
@@ -238,5 +246,5 @@ def test_with_the_old_deny_only_topic_policy_the_alarm_fails_its_action_as_on_aw
     assert mailbox(aws, tmp_path).deliver_pending() == 0
     assert (
         f"Resource: arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:streamlake-iterator-age is not authorized to "
-        f"perform: SNS:Publish on resource: {aws[4]}" in failed.action_error
+        f"perform: SNS:Publish on resource: {aws[3]}" in failed.action_error
     )

@@ -9,7 +9,8 @@ import pytest
 from moto import mock_aws
 
 from local.bounded import RecentLog
-from local.mailbox import Mailbox, read_mailbox
+from local.mailbox import Inbox, InboxFullError, Mailbox, read_mailbox
+from local.moto_server import SnsEmail
 
 
 def test_recent_log_counts_everything_and_keeps_the_last_entries():
@@ -68,20 +69,21 @@ def mail_queue(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        sqs, sns = boto3.client("sqs"), boto3.client("sns")
-        queue = sqs.create_queue(QueueName="mail")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns = boto3.client("sns")
         topic = sns.create_topic(Name="alerts")["TopicArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
-        yield sqs, sns, queue, topic
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ana@example.com")
+        inbox = Inbox()
+        SnsEmail.deliver_to(topic, inbox.put)
+        try:
+            yield sns, inbox, topic
+        finally:
+            SnsEmail.remove(topic)
 
 
 def test_mailbox_keeps_the_recent_mail_in_memory_counts_all_and_writes_all_to_the_file(mail_queue, tmp_path):
     # GIVEN a mailbox that keeps 10 e-mails in memory
-    sqs, sns, queue, topic = mail_queue
-    box = Mailbox(
-        sqs=sqs, queue_url=queue, path=tmp_path / "m.mbox", recipients={topic: ("ana@example.com",)}, keep_delivered=10
-    )
+    sns, inbox, topic = mail_queue
+    box = Mailbox(inbox=inbox, path=tmp_path / "m.mbox", keep_delivered=10)
     # WHEN 25 alerts are published and delivered
     for n in range(25):
         sns.publish(TopicArn=topic, Subject=f"alert {n}", Message=f"body {n}")
@@ -139,3 +141,66 @@ def test_recent_datapoints_reads_naive_timestamps_as_utc():
         SimpleNamespace(timestamp=datetime(2026, 12, 2, 13, 0, tzinfo=UTC)),
     ]
     assert recent_datapoints(points, cutoff) == points[1:]
+
+
+def test_a_full_inbox_makes_the_publisher_wait_then_fail_and_loses_nothing(mail_queue, tmp_path):
+    # GIVEN an inbox with room for 3 notifications and a mailbox that is not delivering
+    sns, _, topic = mail_queue
+    inbox = Inbox(capacity=3)
+    SnsEmail.deliver_to(topic, lambda notification: inbox.put(notification, timeout=0.05))
+    for n in range(3):
+        sns.publish(TopicArn=topic, Subject=f"alert {n}", Message=f"body {n}")
+    # WHEN a fourth is published
+    # THEN the publish fails (in moto's decorator mode the error reaches the caller as raised; the local server
+    # answers 500, which botocore retries), and the inbox still holds the first three
+    with pytest.raises(InboxFullError):
+        sns.publish(TopicArn=topic, Subject="alert 3", Message="body 3")
+    assert len(inbox) == 3
+    # AND once the mailbox has written them, there is room again, and the retried publish is delivered
+    box = Mailbox(inbox=inbox, path=tmp_path / "m.mbox")
+    assert box.deliver_pending() == 3
+    sns.publish(TopicArn=topic, Subject="alert 3", Message="body 3")
+    assert box.deliver_pending() == 1
+    box.close()
+    assert [m["Subject"] for m in read_mailbox(tmp_path / "m.mbox")] == [f"alert {n}" for n in range(4)]
+
+
+def test_an_inbox_put_waits_for_room_made_by_another_thread(tmp_path):
+    from datetime import UTC, datetime
+
+    from local.mailbox import Notification
+
+    inbox = Inbox(capacity=1)
+    first = Notification("arn:t", "a@example.com", "s", "m1", "id-1", datetime.now(UTC))
+    second = Notification("arn:t", "a@example.com", "s", "m2", "id-2", datetime.now(UTC))
+    inbox.put(first)
+    with pytest.raises(InboxFullError):
+        inbox.put(second, timeout=0.01)
+    # a writer makes room while the publisher waits
+    remover = threading.Timer(0.05, inbox.remove, args=(1,))
+    remover.start()
+    inbox.put(second, timeout=10)
+    remover.join()
+    assert inbox.peek(5) == [second]
+
+
+def test_local_sns_topics_keep_only_their_recent_notifications(monkeypatch):
+    # GIVEN moto's SNS with the local-mode patch
+    import local.moto_server as moto_server
+
+    moto_server.patch_moto_sns_topic_history()
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        from moto.sns.models import sns_backends
+
+        sns = boto3.client("sns")
+        topic = sns.create_topic(Name="history")["TopicArn"]
+        # WHEN more notifications than it keeps are published
+        for n in range(moto_server.KEEP_SENT_NOTIFICATIONS + 5):
+            sns.publish(TopicArn=topic, Message=f"m{n}")
+        # THEN the topic holds the newest ones only
+        kept = sns_backends["123456789012"]["us-east-1"].topics[topic].sent_notifications
+        assert len(kept) == 1000 and kept[0][1] == "m5" and kept[-1][1] == "m1004"

@@ -14,7 +14,31 @@ from pathlib import Path
 
 import pytest
 
+from tests.reliability.harness import SHARD_RECORDS_PER_SECOND, SoakSettings
 from tests.reliability.ledger import Tally
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("soak", "make soak ARGS=... (tests marked soak)")
+    group.addoption("--minutes", type=float, default=5.0, help="soak: minutes of load (default 5)")
+    group.addoption("--rate", type=float, default=None, help="soak: records/s in total (default: the shards' limit)")
+    group.addoption("--shards", type=int, default=1, help="soak: shards of the stream (default 1)")
+    group.addoption(
+        "--retention-seconds", type=float, default=None, help="soak: the local stream's retention (default 600)"
+    )
+
+
+@pytest.fixture
+def soak_settings(request: pytest.FixtureRequest) -> SoakSettings:
+    """The soak run `make soak ARGS="--minutes N --rate R --shards S"` asks for."""
+    option = request.config.getoption
+    shards = option("--shards")
+    return SoakSettings(
+        minutes=option("--minutes"),
+        rate=option("--rate") or shards * SHARD_RECORDS_PER_SECOND,
+        shards=shards,
+        retention_seconds=option("--retention-seconds"),
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
