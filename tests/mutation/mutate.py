@@ -80,7 +80,16 @@ TARGETS = [
         timeout=300.0,
     ),
     Target("firehose", ("local/firehose.py",), ("tests/local/test_firehose.py",), timeout=300.0),
-    Target("schemas", ("lambdas/schemas.py",), ("tests/lambdas/test_schemas.py", "tests/lambdas/test_transform.py")),
+    Target(
+        "schemas",
+        ("lambdas/schemas.py",),
+        (
+            "tests/lambdas/test_schemas_pinned.py",
+            "tests/lambdas/test_poison.py",
+            "tests/lambdas/test_schemas.py",
+            "tests/lambdas/test_transform.py",
+        ),
+    ),
     Target(
         "athena-local",
         ("athena_queries/local.py",),
