@@ -79,7 +79,12 @@ TARGETS = [
         ("tests/bridge/test_mapping.py", "tests/bridge/test_handler.py", "tests/bridge/test_wire.py"),
         timeout=300.0,
     ),
-    Target("firehose", ("local/firehose.py",), ("tests/local/test_firehose.py",), timeout=300.0),
+    Target(
+        "firehose",
+        ("local/firehose.py",),
+        ("tests/local/test_firehose_pinned.py", "tests/local/test_firehose.py"),
+        timeout=300.0,
+    ),
     Target(
         "schemas",
         ("lambdas/schemas.py",),
