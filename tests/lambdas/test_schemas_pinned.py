@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lambdas.schemas import COMMON_FIELDS, FAMILY_FIELDS, InvalidEventError, nesting_depth, new_event, parse
+from lambdas.schemas import (
+    COMMON_FIELDS,
+    FAMILY_FIELDS,
+    InvalidEventError,
+    nesting_depth,
+    new_event,
+    parse,
+    partition_value,
+)
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
@@ -342,3 +350,62 @@ def test_new_event_stamps_the_given_time_or_now():
     sensor = {k: v for k, v in MINIMAL["sensor"].items() if k != "timestamp"}
     stamped = datetime.fromisoformat(new_event("sensor", source="s", **sensor)["timestamp"])
     assert before <= stamped <= datetime.now(UTC)
+
+
+# -- time bounds -------------------------------------------------------------------------------------------------------
+
+
+def test_a_timestamp_up_to_one_day_ahead_of_now_is_accepted_and_a_millisecond_more_is_not():
+    assert parse(lab(timestamp="2026-01-03T00:00:00Z"), now=NOW).timestamp == datetime(2026, 1, 3, tzinfo=UTC)
+    assert refused(lab(timestamp="2026-01-03T00:00:00.001Z")) == (
+        "timestamp",
+        "timestamp '2026-01-03T00:00:00.001Z' is more than a day in the future",
+    )
+
+
+def test_on_new_years_eve_a_timestamp_of_next_year_within_the_day_is_accepted():
+    eve = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
+    assert parse(lab(timestamp="2027-01-01T06:00:00Z"), now=eve).timestamp == datetime(2027, 1, 1, 6, tzinfo=UTC)
+
+
+# -- numbers -----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("temperature", "reason"),
+    [
+        (2**63, "temperature is not a finite number (too large for a double)"),
+        (-(2**63), "temperature is not a finite number (too large for a double)"),
+        (2**63 - 1, "temperature 9.22337e+18 °C is outside -55..125 °C"),
+        (1e300, "temperature 1e+300 °C is outside -55..125 °C"),
+        (-1e300, "temperature -1e+300 °C is outside -55..125 °C"),
+    ],
+)
+def test_integers_beyond_64_bits_are_too_large_and_large_doubles_are_out_of_range(temperature, reason):
+    assert refused(lab(temperature=temperature)) == ("temperature", reason)
+
+
+# -- JSON text that is no text ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDFFF", "\\udbff x"])
+def test_an_unpaired_surrogate_escape_is_refused(escape):
+    payload = json.dumps(lab()).encode()[:-1] + b', "note": "' + escape.encode() + b'"}'
+    assert refused(payload) == (None, "not JSON: a string holds an unpaired UTF-16 surrogate (\\ud800-\\udfff)")
+
+
+def test_a_paired_surrogate_escape_is_a_character_and_accepted():
+    payload = json.dumps(lab()).encode()[:-1] + b', "note": "\\ud83c\\udf21"}'
+    assert parse(payload, now=NOW).fields["sensor_id"] == "s1"
+
+
+# -- the partition key Firehose's transformation returns -----------------------------------------------------------
+
+
+def test_the_partition_value_is_the_family_and_for_a_change_also_its_source_table():
+    assert [partition_value(parse(MINIMAL[family], now=NOW)) for family in ("sensor", "student", "log")] == [
+        "sensor",
+        "student",
+        "log",
+    ]
+    assert partition_value(parse(change(), now=NOW)) == "change/source_table=pgserver1.public.clientes"
