@@ -8,7 +8,8 @@ lambdas/schemas.py), never computed by the module.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,6 +17,8 @@ from lambdas.schemas import (
     COMMON_FIELDS,
     FAMILY_FIELDS,
     InvalidEventError,
+    all_lake_columns,
+    lake_columns,
     nesting_depth,
     new_event,
     parse,
@@ -23,6 +26,7 @@ from lambdas.schemas import (
 )
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
+GOOD_ID = "6f1d1c1e-2b7a-4f43-9a55-0d5b1e6c0a01"
 
 
 def lab(**changes) -> dict:
@@ -409,3 +413,104 @@ def test_the_partition_value_is_the_family_and_for_a_change_also_its_source_tabl
         "log",
     ]
     assert partition_value(parse(change(), now=NOW)) == "change/source_table=pgserver1.public.clientes"
+
+
+# -- lake columns ------------------------------------------------------------------------------------------------------
+
+COMMON_COLUMNS = [("event_id", "string"), ("family", "string"), ("timestamp", "string"), ("source", "string")]
+
+
+def test_a_familys_lake_columns_are_the_common_ones_then_its_own():
+    assert lake_columns("sensor") == COMMON_COLUMNS + [
+        ("sensor_id", "string"),
+        ("temperature", "double"),
+        ("humidity", "double"),
+        ("location", "string"),
+    ]
+
+
+def test_all_lake_columns_are_every_familys_columns_once_in_family_order():
+    assert all_lake_columns() == COMMON_COLUMNS + [
+        ("sensor_id", "string"),
+        ("temperature", "double"),
+        ("humidity", "double"),
+        ("location", "string"),
+        ("student_id", "string"),
+        ("event_type", "string"),
+        ("course_id", "string"),
+        ("grade", "double"),
+        ("channel", "string"),
+        ("level", "string"),
+        ("service", "string"),
+        ("message", "string"),
+        ("host", "string"),
+        ("trace_id", "string"),
+        ("source_table", "string"),
+        ("connector", "string"),
+        ("op", "string"),
+        ("row_key", "string"),
+        ("before", "string"),
+        ("after", "string"),
+        ("source_position", "string"),
+        ("ts_ms", "bigint"),
+    ]
+
+
+# -- the normalised record and the derived event id ----------------------------------------------------------------
+
+
+def test_the_normalised_record_carries_source_only_when_given():
+    assert parse(lab(source="lab-producer", event_id=GOOD_ID), now=NOW).to_record() == {
+        "event_id": GOOD_ID,
+        "family": "sensor",
+        "timestamp": "2025-06-01T10:00:00.000Z",
+        "source": "lab-producer",
+        "sensor_id": "s1",
+        "temperature": 21.5,
+        "humidity": 40.0,
+        "location": "Lab",
+    }
+    assert "source" not in parse(lab(), now=NOW).to_record()
+
+
+def test_the_derived_event_id_is_uuid5_of_the_sorted_compact_unescaped_json_without_event_id():
+    canonical = (
+        '{"comment":"é","humidity":40,"location":"Lab","sensor_id":"s1","temperature":21.5,'
+        '"timestamp":"2025-06-01T10:00:00Z"}'
+    )
+    expected = str(uuid.uuid5(uuid.UUID("8f7c1f52-5b4e-4c4e-9f61-2d1f0b5a6c3e"), canonical))
+    assert parse(lab(comment="é"), now=NOW).event_id == expected
+    # A decoded "event_id": null is left out the same way (the key is then not the interned literal).
+    assert parse(json.dumps(lab(comment="é", event_id=None)).encode(), now=NOW).event_id == expected
+
+
+def test_without_now_the_current_time_bounds_the_future():
+    today = datetime.now(UTC)
+    assert parse(lab(timestamp=today.strftime("%Y-%m-%d"))).timestamp.date() == today.date()
+    in_three_days = (today + timedelta(days=3)).strftime("%Y-%m-%d")
+    with pytest.raises(InvalidEventError, match="more than a day in the future"):
+        parse(lab(timestamp=in_three_days))
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "utc"),
+    [
+        ("2025-06-01T10:00:00+23:00", datetime(2025, 5, 31, 11, tzinfo=UTC)),
+        ("2025-06-01T10:00:00+23:59", datetime(2025, 5, 31, 10, 1, tzinfo=UTC)),
+        ("2025-06-01T10:00:00-23:59", datetime(2025, 6, 2, 9, 59, tzinfo=UTC)),
+    ],
+)
+def test_offsets_up_to_23_59_are_accepted(timestamp, utc):
+    assert parse(lab(timestamp=timestamp), now=NOW).timestamp == utc
+
+
+def test_a_value_of_the_wrong_json_type_is_named_by_its_json_type():
+    assert refused(lab(temperature={})) == ("temperature", "temperature must be a number, got an object")
+    assert refused(lab(temperature=[])) == ("temperature", "temperature must be a number, got an array")
+    assert refused(lab(sensor_id=None, location=None)) == ("sensor_id", "missing field sensor_id")
+
+
+@pytest.mark.parametrize("key", ["humidity", "event_id", "ts_ms"])
+def test_a_duplicate_contract_field_is_named_as_the_field(key):
+    payload = f'{{"{key}": 1, '.encode() + json.dumps(lab(**{key: 2})).encode()[1:]
+    assert refused(payload) == (key, f"duplicate key {key!r}: a JSON object names each key once")
