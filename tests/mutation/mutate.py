@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
 import shutil
 import subprocess
@@ -242,9 +243,34 @@ def _summary(session: Path, cwd: Path) -> dict:
     return {"counts": counts, "survivors": survivors}
 
 
+def _changed_lines(diff: str) -> tuple[list[str], list[str]]:
+    """The removed and the added lines of a unified diff."""
+    lines = diff.splitlines()
+    removed = [line[1:] for line in lines if line.startswith("-") and not line.startswith("---")]
+    added = [line[1:] for line in lines if line.startswith("+") and not line.startswith("+++")]
+    return removed, added
+
+
+def _mutated_text(original: str, mutated: str, recorded_diff: str) -> str | None:
+    """The module with the recorded mutant applied, or None when its code is no longer there.
+
+    `cosmic-ray apply` finds a mutant by operator and occurrence number; when the module changed after the run
+    (a fix), the numbers shift and it would apply a different mutant. So the change it made is compared with the
+    run's diff; if they differ, the run's removed lines are replaced by its added lines where they occur once."""
+    diff = "\n".join(difflib.unified_diff(original.splitlines(), mutated.splitlines(), lineterm=""))
+    removed, added = _changed_lines(recorded_diff)
+    if _changed_lines(diff) == (removed, added):
+        return mutated
+    block = "\n".join(removed) + "\n"
+    if not removed or original.count(block) != 1:
+        return None
+    return original.replace(block, "\n".join(added) + "\n")
+
+
 def recheck(target: Target, src: Path) -> dict:
     """Run each survivor of the target's last session against the tests as they are now (after adding tests for
-    the survivors, without a full run): applies the mutant in the copy, runs the subset, restores the file."""
+    the survivors, without a full run): applies the mutant in the copy, runs the subset, restores the file.
+    A survivor whose code was changed since the run (fixed) is listed as gone, not tested."""
     session = WORK / f"{target.name}.sqlite"
     bin_dir = Path(sys.executable).parent
     dump = subprocess.run(
@@ -252,7 +278,7 @@ def recheck(target: Target, src: Path) -> dict:
     ).stdout
     command = _test_command(target).split()
     spans: dict[str, list] = {}
-    still, killed = [], []
+    still, killed, gone = [], [], []
     for line in dump.splitlines():
         item, result = json.loads(line)
         if not result or result["worker_outcome"] != "normal" or result["test_outcome"] != "survived":
@@ -265,12 +291,19 @@ def recheck(target: Target, src: Path) -> dict:
         original = (src / module).read_text(encoding="utf-8")
         name = f"{module}:{mutation['start_pos'][0]} {mutation['operator_name']} #{mutation['occurrence']}"
         try:
+            # Not checked: after a change to the module the occurrence may not exist any more (then nothing changes).
             subprocess.run(
                 [str(bin_dir / "cosmic-ray"), "apply", module, mutation["operator_name"], str(mutation["occurrence"])],
                 cwd=src,
-                check=True,
+                check=False,
                 capture_output=True,
             )
+            mutated = _mutated_text(original, (src / module).read_text(encoding="utf-8"), result["diff"])
+            if mutated is None:
+                gone.append(f"{name}\n{result['diff']}")
+                print("gone     " + name, flush=True)
+                continue
+            (src / module).write_text(mutated, encoding="utf-8")
             try:
                 outcome = subprocess.run(command, cwd=src, capture_output=True, timeout=target.timeout).returncode
             except subprocess.TimeoutExpired:
@@ -280,7 +313,13 @@ def recheck(target: Target, src: Path) -> dict:
         (killed if outcome != 0 else still).append(f"{name}\n{result['diff']}")
         print(("killed   " if outcome != 0 else "survives ") + name, flush=True)
     (WORK / f"{target.name}.recheck-survivors.txt").write_text("\n".join(still))
-    return {"rechecked": len(killed) + len(still), "killed_now": len(killed), "still_surviving": len(still)}
+    (WORK / f"{target.name}.recheck-gone.txt").write_text("\n".join(gone))
+    return {
+        "rechecked": len(killed) + len(still),
+        "killed_now": len(killed),
+        "still_surviving": len(still),
+        "gone": len(gone),
+    }
 
 
 def run(target: Target, src: Path, resume: bool = False) -> dict:
