@@ -7,6 +7,7 @@ lambdas/schemas.py), never computed by the module.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ import pytest
 from lambdas.schemas import (
     COMMON_FIELDS,
     FAMILY_FIELDS,
+    PASS_MARK,
     InvalidEventError,
     all_lake_columns,
     lake_columns,
@@ -515,3 +517,38 @@ def test_a_value_of_the_wrong_json_type_is_named_by_its_json_type():
 def test_a_duplicate_contract_field_is_named_as_the_field(key):
     payload = f'{{"{key}": 1, '.encode() + json.dumps(lab(**{key: 2})).encode()[1:]
     assert refused(payload) == (key, f"duplicate key {key!r}: a JSON object names each key once")
+
+
+# -- ranges: both ends are inside ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("temperature", -55), ("temperature", 125), ("humidity", 0), ("humidity", 100)],
+)
+def test_sensor_readings_at_both_ends_of_their_range_are_accepted(field, value):
+    assert parse(lab(**{field: value}), now=NOW).fields[field] == float(value)
+
+
+@pytest.mark.parametrize("grade", [0, 100])
+def test_grades_at_both_ends_of_the_range_are_accepted(grade):
+    record = {
+        "family": "student",
+        "timestamp": "2025-06-01",
+        "student_id": "a",
+        "event_type": "grade_posted",
+        "course_id": "MAT101",
+        "grade": grade,
+    }
+    assert parse(record, now=NOW).fields["grade"] == float(grade)
+
+
+def test_the_pass_mark_is_sixty_percent():
+    # README.md: "grades from 0 to 100 (pass mark 60)"; the processor and the window metrics read it from here.
+    assert PASS_MARK == 60.0
+
+
+def test_an_event_cannot_be_changed_after_parsing():
+    event = parse(lab(), now=NOW)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.family = "log"
