@@ -20,6 +20,7 @@ from lambdas.schemas import (
     PASS_MARK,
     InvalidEventError,
     all_lake_columns,
+    judge,
     lake_columns,
     nesting_depth,
     new_event,
@@ -552,3 +553,24 @@ def test_an_event_cannot_be_changed_after_parsing():
     event = parse(lab(), now=NOW)
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.family = "log"
+
+
+def test_the_declarations_and_verdicts_cannot_be_changed_either():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        COMMON_FIELDS[0].required = True
+    verdict = judge(json.dumps(lab(humidity=101)).encode(), now=NOW)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.reason = None
+
+
+def test_the_events_json_text_is_compact_and_keeps_non_ascii_characters():
+    event = parse(lab(location="São Paulo", event_id=GOOD_ID), now=NOW)
+    assert event.to_json() == (
+        '{"event_id":"6f1d1c1e-2b7a-4f43-9a55-0d5b1e6c0a01","family":"sensor","timestamp":"2025-06-01T10:00:00.000Z",'
+        '"sensor_id":"s1","temperature":21.5,"humidity":40.0,"location":"São Paulo"}'
+    )
+
+
+def test_a_number_with_more_digits_than_python_converts_is_refused():
+    payload = json.dumps(lab()).encode()[:-1] + b', "big": ' + b"9" * 5000 + b"}"
+    assert refused(payload) == (None, "not JSON: a number has too many digits")
