@@ -574,3 +574,17 @@ def test_the_events_json_text_is_compact_and_keeps_non_ascii_characters():
 def test_a_number_with_more_digits_than_python_converts_is_refused():
     payload = json.dumps(lab()).encode()[:-1] + b', "big": ' + b"9" * 5000 + b"}"
     assert refused(payload) == (None, "not JSON: a number has too many digits")
+
+
+@pytest.mark.parametrize("op", ["c", "r", "u"])
+def test_an_insert_a_snapshot_read_and_an_update_carry_their_after_image(op):
+    event = parse(change(op=op, before=None), now=NOW)
+    assert (event.fields["op"], event.fields["after"]) == (op, '{"id":7,"name":"Ana Maria"}')
+
+
+@pytest.mark.parametrize("temperature", [2**64, -(2**64), 10**400])
+def test_integers_far_beyond_64_bits_are_too_large_not_an_overflow(temperature):
+    assert refused(lab(temperature=temperature)) == (
+        "temperature",
+        "temperature is not a finite number (too large for a double)",
+    )
