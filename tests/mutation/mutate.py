@@ -22,6 +22,7 @@ import argparse
 import ast
 import difflib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -267,11 +268,16 @@ def _mutated_text(original: str, mutated: str, recorded_diff: str) -> str | None
     return original.replace(block, "\n".join(added) + "\n")
 
 
-def recheck(target: Target, src: Path) -> dict:
+def recheck(target: Target, src: Path, only_last_survivors: bool = False) -> dict:
     """Run each survivor of the target's last session against the tests as they are now (after adding tests for
     the survivors, without a full run): applies the mutant in the copy, runs the subset, restores the file.
-    A survivor whose code was changed since the run (fixed) is listed as gone, not tested."""
+    A survivor whose code was changed since the run (fixed) is listed as gone, not tested. With
+    `only_last_survivors`, only the mutants the previous recheck left alive are run again."""
     session = WORK / f"{target.name}.sqlite"
+    last = WORK / f"{target.name}.recheck-survivors.txt"
+    wanted = None
+    if only_last_survivors:
+        wanted = {line for line in last.read_text().splitlines() if re.fullmatch(r"\S+\.py:\d+ \S+ #\d+", line)}
     bin_dir = Path(sys.executable).parent
     dump = subprocess.run(
         [str(bin_dir / "cosmic-ray"), "dump", str(session)], cwd=src, check=True, capture_output=True, text=True
@@ -290,6 +296,8 @@ def recheck(target: Target, src: Path) -> dict:
             continue
         original = (src / module).read_text(encoding="utf-8")
         name = f"{module}:{mutation['start_pos'][0]} {mutation['operator_name']} #{mutation['occurrence']}"
+        if wanted is not None and name not in wanted:
+            continue
         try:
             # Not checked: after a change to the module the occurrence may not exist any more (then nothing changes).
             subprocess.run(
@@ -312,7 +320,7 @@ def recheck(target: Target, src: Path) -> dict:
             (src / module).write_text(original, encoding="utf-8")
         (killed if outcome != 0 else still).append(f"{name}\n{result['diff']}")
         print(("killed   " if outcome != 0 else "survives ") + name, flush=True)
-    (WORK / f"{target.name}.recheck-survivors.txt").write_text("\n".join(still))
+    last.write_text("\n".join(still))
     (WORK / f"{target.name}.recheck-gone.txt").write_text("\n".join(gone))
     return {
         "rechecked": len(killed) + len(still),
@@ -349,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
         "--resume", action="store_true", help="continue the targets' last sessions in their existing copy"
     )
     parser.add_argument(
+        "--again",
+        action="store_true",
+        help="with --recheck: only the survivors of the previous recheck",
+    )
+    parser.add_argument(
         "--recheck",
         action="store_true",
         help="run the last sessions' survivors against the current tests (in a fresh copy), not a full run",
@@ -364,13 +377,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown target(s) {sorted(unknown)}; --list shows them")
     WORK.mkdir(parents=True, exist_ok=True)
     # One copy per set of targets, so two runs (say, one per core) do not mutate each other's files.
-    src = WORK / ("src-" + "-".join(t.name for t in wanted) + ("-recheck" if args.recheck else ""))
+    suffix = ("-recheck" if args.recheck else "") + ("-again" if args.again else "")
+    src = WORK / ("src-" + "-".join(t.name for t in wanted) + suffix)
     if not (args.resume and src.exists()):
         _copy_tree(src)
     print(f"mutating a copy of the working tree in {src}")
     if args.recheck:
         for target in wanted:
-            print(f"== {target.name}: {recheck(target, src)}", flush=True)
+            print(f"== {target.name}: {recheck(target, src, args.again)}", flush=True)
         return 0
     rows = []
     for target in wanted:
