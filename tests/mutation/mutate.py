@@ -78,7 +78,13 @@ TARGETS = [
     Target(
         "bridge",
         ("lambdas/bridge",),
-        ("tests/bridge/test_mapping.py", "tests/bridge/test_handler.py", "tests/bridge/test_wire.py"),
+        (
+            "tests/bridge/test_mapping.py",
+            "tests/cdc/test_debezium.py",
+            "tests/bridge/test_wire.py",
+            "tests/bridge/test_poison.py",
+            "tests/bridge/test_handler.py",
+        ),
         timeout=300.0,
     ),
     Target(
@@ -100,7 +106,12 @@ TARGETS = [
     Target(
         "athena-local",
         ("athena_queries/local.py",),
-        ("tests/athena/test_functions.py", "tests/athena/test_unsupported.py", "tests/athena/test_local_results.py"),
+        (
+            "tests/athena/test_unsupported.py",
+            "tests/athena/test_trino_semantics.py",
+            "tests/athena/test_time_zone.py",
+            "tests/athena/test_local_results.py",
+        ),
         timeout=600.0,
     ),
     Target(
