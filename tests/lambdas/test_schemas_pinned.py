@@ -588,3 +588,10 @@ def test_integers_far_beyond_64_bits_are_too_large_not_an_overflow(temperature):
         "temperature",
         "temperature is not a finite number (too large for a double)",
     )
+
+
+@pytest.mark.parametrize("sibling", [b"[]", b"{}", b'[{"a": []}]'])
+def test_a_closed_sibling_does_not_lower_the_depth_of_what_follows(sibling):
+    # 33 levels (the record, then 32 arrays) after a closed array or object: the depth is still 33.
+    payload = json.dumps(lab()).encode()[:-1] + b', "s": ' + sibling + b', "x": ' + b"[" * 32 + b"]" * 32 + b"}"
+    assert refused(payload) == (None, "not JSON: nested 33 levels deep; the limit is 32")
