@@ -69,6 +69,7 @@ class FakeKinesis:
         self.shards = shards
         self.failures: list[Exception] = []
         self.reads = 0
+        self.limits: list[int] = []
         self.iterator_requests: list[dict[str, Any]] = []
 
     def list_shards(self, StreamName: str) -> dict:  # noqa: N803 - boto3's parameter names
@@ -84,6 +85,7 @@ class FakeKinesis:
 
     def get_records(self, ShardIterator: str, Limit: int) -> dict:  # noqa: N803
         self.reads += 1
+        self.limits.append(Limit)
         if self.failures:
             raise self.failures.pop(0)
         shard, start = ShardIterator.split("|")
@@ -723,3 +725,44 @@ def test_an_unknown_glue_type_is_refused():
     with pytest.raises(ConversionError) as error:
         to_row({"m": 1}, [("m", "map<string,string>")])
     assert str(error.value) == "column m: unsupported Glue type map<string,string>"
+
+
+def test_a_record_the_transformation_dropped_is_neither_delivered_nor_an_error(clock):
+    # Found by mutation testing: Dropped records went to processing-failed/ although Firehose counts them as
+    # successfully processed (developer guide, "Required parameters for data transformation").
+    def dropping_the_first(event, context):
+        records = real_transformation(event, context)["records"]
+        return {"records": [{**records[0], "result": "Dropped"}, *records[1:]]}
+
+    s3 = FakeS3()
+    deliverer = make(one_shard(sensor("a"), sensor("b")), s3)
+    deliverer._transformation = dropping_the_first
+    deliverer.poll()
+    deliverer.flush()
+    assert s3.keys("errors/") == []
+    assert (deliverer.stats.records_delivered, deliverer.stats.records_failed) == (1, 0)
+
+
+def test_a_result_other_than_ok_or_dropped_is_a_processing_failure(clock):
+    def unsure(event, context):
+        return {"records": [{**r, "result": "Maybe"} for r in real_transformation(event, context)["records"]]}
+
+    s3 = FakeS3()
+    deliverer = make(one_shard(sensor("a")), s3)
+    deliverer._transformation = unsure
+    deliverer.poll()
+    deliverer.flush()
+    assert [r["errorCode"] for r in error_lines(s3, "processing-failed")] == ["Lambda.ProcessingFailed"]
+
+
+def test_each_read_asks_for_getrecords_maximum_of_10000_records(clock):
+    kinesis = one_shard(sensor())
+    make(kinesis, FakeS3()).poll()
+    assert kinesis.limits == [10_000]
+
+
+def test_objects_of_one_directory_are_all_mirrored(tmp_path):
+    writer = LakeWriter(FakeS3(), "lake", tmp_path)
+    writer.put("processed/family=log/a.parquet", b"1")
+    writer.put("processed/family=log/b.parquet", b"2")
+    assert sorted(p.name for p in (tmp_path / "processed" / "family=log").iterdir()) == ["a.parquet", "b.parquet"]
