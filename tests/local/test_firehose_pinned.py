@@ -766,3 +766,32 @@ def test_objects_of_one_directory_are_all_mirrored(tmp_path):
     writer.put("processed/family=log/a.parquet", b"1")
     writer.put("processed/family=log/b.parquet", b"2")
     assert sorted(p.name for p in (tmp_path / "processed" / "family=log").iterdir()) == ["a.parquet", "b.parquet"]
+
+
+def test_a_bigint_column_refuses_integers_far_beyond_64_bits():
+    with pytest.raises(ConversionError):
+        to_row({"ts_ms": 2**64}, [("ts_ms", "bigint")])
+
+
+def test_the_interval_starts_at_the_first_record_not_at_an_empty_read(clock):
+    kinesis = one_shard()
+    s3 = FakeS3()
+    deliverer = make(kinesis, s3, buffer_seconds=60.0)
+    assert deliverer.poll() is False  # nothing on the stream yet
+    clock.now += 30.0
+    kinesis.shards["shardId-0"].append(("001", sensor(), ARRIVAL))
+    assert deliverer.poll() is True
+    clock.now += 30.0
+    deliverer.poll()
+    assert s3.keys() == [], "only 30 s since the first record"
+    clock.now += 30.0
+    deliverer.poll()
+    assert len(s3.keys("processed/")) == 1
+
+
+def test_a_throttled_shard_does_not_stop_the_other_shards_being_read(clock):
+    kinesis = FakeKinesis({"shardId-0": [("001", sensor("a"), ARRIVAL)], "shardId-1": [("002", sensor("b"), ARRIVAL)]})
+    kinesis.failures = [throttled()]  # the first read, of shardId-0
+    deliverer = make(kinesis, FakeS3())
+    assert deliverer.poll() is True
+    assert (deliverer.stats.records_in, deliverer.stats.reads_throttled) == (1, 1)
