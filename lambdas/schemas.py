@@ -627,7 +627,8 @@ def _change_fields(record: dict[str, Any]) -> dict[str, Any]:
             "source_table",
         )
     row_key = _json_object_text(record, "row_key", True)
-    if row_key is not None and row_key.strip() == "{}":
+    # Decoded, not compared as text: "{ }" and "{\n}" are empty objects too.
+    if row_key is not None and not _DECODER.decode(row_key):
         raise InvalidEventError("row_key is empty: a change needs its row's primary key", "row_key")
     before = _json_object_text(record, "before", False)
     after = _json_object_text(record, "after", op != "d")

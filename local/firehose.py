@@ -332,6 +332,10 @@ class FirehoseDeliverer:
             ]
             transformed = []
         for item, output in zip(buffered, transformed, strict=False):
+            if output.get("result") == "Dropped":
+                # "If a record has a status of Ok or Dropped, Amazon Data Firehose considers it successfully
+                # processed" (developer guide, "Required parameters for data transformation"): not an error.
+                continue
             if output.get("result") != "Ok":
                 errors.setdefault("processing-failed", []).append(
                     _error_record(item, "Lambda.ProcessingFailed", _PROCESSING_FAILED, now)
